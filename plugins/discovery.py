@@ -1,0 +1,66 @@
+"""Finds model builders and task plugins: built-ins, entry points, --plugins.
+
+Order: built-in modules, installed entry points (groups `zoo.models` and
+`zoo.tasks`), then modules the user names. Import errors are raised with the
+original traceback chained, never skipped.
+
+Example:
+    >>> from plugins import load_plugins
+    >>> report = load_plugins(["my_pkg.my_task"])
+    >>> report[-1]
+    ('my_pkg.my_task', '--plugins')
+"""
+import importlib
+import importlib.metadata
+import traceback
+
+BUILTIN_MODULES = ("zoo.models.bert", "tasks.mlm")
+
+_loaded = []  # (module name, source) in load order
+
+
+class PluginImportError(ImportError):
+    """A plugin module failed to import; the message holds its traceback."""
+
+
+def _import(module_name, source, registries):
+    if any(name == module_name for name, _ in _loaded):
+        return
+    for registry in registries:
+        registry.current_source = f"{module_name} ({source})"
+    try:
+        importlib.import_module(module_name)
+    except Exception as error:
+        hint = ""
+        if isinstance(error, ModuleNotFoundError) and error.name and module_name.startswith(error.name):
+            hint = (" Check the spelling, and that the package is installed or on "
+                    "PYTHONPATH.")
+        raise PluginImportError(
+            f"plugin module '{module_name}' (from {source}) failed to import: "
+            f"{type(error).__name__}: {error}.{hint}\n"
+            f"{''.join(traceback.format_exception(error))}") from error
+    finally:
+        for registry in registries:
+            registry.current_source = None
+    _loaded.append((module_name, source))
+
+
+def load_plugins(extra_modules=()):
+    """Imports built-ins, entry points and `extra_modules`; returns what loaded.
+
+    Returns a list of (module, source) pairs in load order; calling it again
+    only imports what is new.
+    """
+    from plugins import MODELS, TASKS
+    registries = (MODELS, TASKS)
+    for module_name in BUILTIN_MODULES:
+        _import(module_name, "built-in", registries)
+    for group in (MODELS.entry_point_group, TASKS.entry_point_group):
+        for entry in importlib.metadata.entry_points(group=group):
+            _import(entry.value.split(":")[0], f"entry point '{entry.name}' in {group} "
+                    f"of {entry.dist.name if entry.dist else '?'}", registries)
+    for module_name in extra_modules:
+        module_name = module_name.strip()
+        if module_name:
+            _import(module_name, "--plugins", registries)
+    return list(_loaded)

@@ -1,0 +1,98 @@
+"""The contract between the runtime and a task plugin, and the model spec.
+
+A task plugin sees one replica and batches of raw examples; the runtime owns
+the strategy, the loop, checkpoints and export. A minimal plugin:
+
+    @TASKS.register("my_task")
+    class MyTask(TaskPlugin):
+        families = ("encoder",)
+        data_fields = ("text",)
+        def preprocess(self, examples, seed=None): ...   # -> (features, labels, weights)
+        def build_model(self, backbone): ...            # -> keras.Model
+        def loss(self, labels, outputs, weights): ...   # -> (loss_sum, weight_sum)
+        def serving_signatures(self, model): ...        # -> {name: tf.function}
+"""
+import dataclasses
+from typing import Any, Callable, ClassVar
+
+ENCODER, DECODER, ENCODER_DECODER = "encoder", "decoder", "encoder_decoder"
+FAMILIES = (ENCODER, DECODER, ENCODER_DECODER)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """A named model size: `builder(config)` returns a Keras backbone."""
+    name: str
+    family: str
+    builder: Callable[[Any], Any]
+    config: Any
+    description: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class NoConfig:
+    """Config of a task without options of its own."""
+
+
+class TaskPlugin:
+    """Base class of task plugins.
+
+    Class attributes describe the task; `__init__` receives the task's config
+    (an instance of `config_class`, overridable with --task_config) and the
+    text encoder (tokenizer, special ids and sequence length) of the run.
+    """
+    name: ClassVar[str] = ""
+    families: ClassVar[tuple] = ()
+    data_fields: ClassVar[tuple] = ("text",)
+    config_class: ClassVar[type] = NoConfig
+
+    def __init__(self, config, encoder):
+        self.config = config
+        self.encoder = encoder
+
+    # -- input --------------------------------------------------------
+    def preprocess(self, examples, seed=None):
+        """Maps a batch of raw examples (dict of 1-D string tensors, keyed by
+        `data_fields`) to `(features, labels, weights)`, in pure TF ops.
+
+        `seed` is a shape-[2] int64 tensor for stateless random ops (masking);
+        it is None when serving.
+        """
+        raise NotImplementedError
+
+    # -- model --------------------------------------------------------
+    def build_model(self, backbone):
+        """Returns a keras.Model taking `features` and returning `outputs`."""
+        raise NotImplementedError
+
+    def loss(self, labels, outputs, weights):
+        """Returns `(loss_sum, weight_sum)` over this replica's batch.
+
+        The runtime divides by the global weight sum, so results do not
+        depend on how the batch is split over replicas.
+        """
+        raise NotImplementedError
+
+    def metrics(self, labels, outputs, weights):
+        """Returns {name: (sum, count)}; the runtime reports sum/count."""
+        return {}
+
+    # -- serving ------------------------------------------------------
+    def serving_signatures(self, model):
+        """Returns {signature_name: tf.function} taking raw strings.
+
+        Every input needs a `tf.TensorSpec(..., name=...)`; one signature
+        must be named `serving_default`.
+        """
+        raise NotImplementedError
+
+    def warmup_inputs(self):
+        """Example raw inputs for the TF Serving warm-up file: {name: list}."""
+        return {"text": ["the quick brown fox"]}
+
+    @classmethod
+    def check_family(cls, model_name, family):
+        if family not in cls.families:
+            raise ValueError(
+                f"task '{cls.name}' cannot train model '{model_name}' of family "
+                f"'{family}'; it accepts families: {', '.join(cls.families)}")

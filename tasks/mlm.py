@@ -1,0 +1,147 @@
+"""Masked language modelling (BERT pretraining objective).
+
+Dynamic masking on every batch: `mask_rate` of the non-special tokens of each
+sequence are chosen (at least one), of which 80% become [MASK], 10% a random
+token and 10% stay. Masking uses stateless random ops seeded per batch, so a
+run is reproducible and resumable. Only the chosen positions reach the head.
+
+Example:
+    zoo-train --model=bert_mini --task=mlm --train_data=corpus.txt --model_dir=runs/mlm
+    zoo-predict --export_dir=runs/mlm/export "the [MASK] sat on the mat"
+"""
+import dataclasses
+import math
+
+import keras
+import keras_hub
+import tensorflow as tf
+
+from plugins import TASKS, TaskPlugin
+from plugins.task import ENCODER
+from zoo.losses import accuracy_sum, sparse_cross_entropy_sum
+
+
+@dataclasses.dataclass(frozen=True)
+class MlmConfig:
+    mask_rate: float = 0.15
+    mask_token_rate: float = 0.8
+    random_token_rate: float = 0.1
+    max_predictions: int = 0  # 0: ceil(seq_len * mask_rate)
+    top_k: int = 5  # predictions per [MASK] in the serving signature
+
+
+def choose_mask_positions(token_ids, special_ids, mask_rate, max_predictions, seed):
+    """Picks round(n * mask_rate) (at least 1) random non-special positions per row.
+
+    Returns `(positions, weights)` of shape [batch, max_predictions], sorted by
+    position; unused slots have position 0 and weight 0.
+    """
+    candidates = tf.reduce_all(
+        tf.stack([token_ids != s for s in special_ids], axis=-1), axis=-1)
+    num_candidates = tf.reduce_sum(tf.cast(candidates, tf.float32), axis=1)
+    num_to_mask = tf.minimum(
+        tf.maximum(tf.round(num_candidates * mask_rate), tf.minimum(num_candidates, 1.0)),
+        float(max_predictions))
+    scores = tf.where(candidates, tf.random.stateless_uniform(tf.shape(token_ids), seed), 2.0)
+    ranks = tf.argsort(tf.argsort(scores, axis=1), axis=1)
+    chosen = ranks < tf.cast(num_to_mask[:, None], tf.int32)
+    # Order the chosen positions first (by position), then take max_predictions.
+    seq_len = tf.shape(token_ids)[1]
+    order_key = tf.where(chosen, tf.range(seq_len)[None, :], seq_len + tf.range(seq_len)[None, :])
+    order = tf.argsort(order_key, axis=1)[:, :max_predictions]
+    weights = tf.cast(tf.gather(chosen, order, batch_dims=1), tf.float32)
+    positions = tf.where(weights > 0, order, 0)
+    return positions, weights
+
+
+def corrupt_tokens(token_ids, positions, weights, config, mask_id, vocab_size, seed):
+    """Replaces chosen positions: mask_token_rate -> [MASK], random_token_rate -> random."""
+    decide_seed, token_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    draw = tf.random.stateless_uniform(tf.shape(positions), decide_seed)
+    random_ids = tf.random.stateless_uniform(
+        tf.shape(positions), token_seed, minval=0, maxval=vocab_size, dtype=tf.int32)
+    original = tf.gather(token_ids, positions, batch_dims=1)
+    replacement = tf.where(
+        draw < config.mask_token_rate, mask_id,
+        tf.where(draw < config.mask_token_rate + config.random_token_rate, random_ids, original))
+    replacement = tf.where(weights > 0, replacement, original)
+    batch_index = tf.broadcast_to(tf.range(tf.shape(positions)[0])[:, None], tf.shape(positions))
+    indices = tf.stack([batch_index, positions], axis=-1)
+    return tf.tensor_scatter_nd_update(token_ids, indices, replacement), original
+
+
+@TASKS.register("mlm")
+class MaskedLM(TaskPlugin):
+    """Masked LM over single texts; outputs logits at the masked positions."""
+    name = "mlm"
+    families = (ENCODER,)
+    data_fields = ("text",)
+    config_class = MlmConfig
+
+    @property
+    def max_predictions(self):
+        return self.config.max_predictions or max(
+            1, math.ceil(self.encoder.seq_len * self.config.mask_rate))
+
+    def preprocess(self, examples, seed=None):
+        token_ids, segment_ids, padding_mask = self.encoder.encode(examples["text"])
+        if seed is None:
+            seed = tf.constant([0, 0], tf.int64)
+        choose_seed, corrupt_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        positions, weights = choose_mask_positions(
+            token_ids, self.encoder.special_ids, self.config.mask_rate,
+            self.max_predictions, choose_seed)
+        masked_ids, labels = corrupt_tokens(
+            token_ids, positions, weights, self.config, self.encoder.mask_id,
+            self.encoder.vocabulary_size, corrupt_seed)
+        features = {"token_ids": masked_ids, "segment_ids": segment_ids,
+                    "padding_mask": padding_mask, "mask_positions": positions}
+        return features, labels, weights
+
+    def build_model(self, backbone):
+        inputs = {
+            "token_ids": keras.Input((None,), dtype="int32", name="token_ids"),
+            "segment_ids": keras.Input((None,), dtype="int32", name="segment_ids"),
+            "padding_mask": keras.Input((None,), dtype="int32", name="padding_mask"),
+            "mask_positions": keras.Input((None,), dtype="int32", name="mask_positions"),
+        }
+        sequence = backbone({k: inputs[k] for k in ("token_ids", "segment_ids", "padding_mask")})
+        head = keras_hub.layers.MaskedLMHead(
+            token_embedding=backbone.token_embedding, intermediate_activation="gelu",
+            name="mlm_head")
+        logits = head(sequence["sequence_output"], mask_positions=inputs["mask_positions"])
+        return keras.Model(inputs, logits, name="masked_lm")
+
+    def loss(self, labels, outputs, weights):
+        return sparse_cross_entropy_sum(labels, outputs, weights)
+
+    def metrics(self, labels, outputs, weights):
+        return {"masked_accuracy": accuracy_sum(labels, outputs, weights)}
+
+    def serving_signatures(self, model):
+        encoder, top_k = self.encoder, self.config.top_k
+        vocabulary = tf.constant(encoder.vocabulary)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        def serving_default(text):
+            token_ids, segment_ids, padding_mask = encoder.encode(text)
+            is_mask = token_ids == encoder.mask_id
+            seq_positions = tf.broadcast_to(tf.range(tf.shape(token_ids)[1]), tf.shape(token_ids))
+            positions = tf.ragged.boolean_mask(seq_positions, is_mask)
+            mask_count = tf.cast(positions.row_lengths(), tf.int32)
+            width = tf.maximum(tf.reduce_max(mask_count), 1)
+            dense_positions = positions.to_tensor(default_value=0)
+            dense_positions = tf.pad(
+                dense_positions, [[0, 0], [0, width - tf.shape(dense_positions)[1]]])
+            logits = model({"token_ids": token_ids, "segment_ids": segment_ids,
+                            "padding_mask": padding_mask, "mask_positions": dense_positions},
+                           training=False)
+            probs, ids = tf.math.top_k(tf.nn.softmax(tf.cast(logits, tf.float32)), k=top_k)
+            return {"mask_positions": dense_positions, "mask_count": mask_count,
+                    "top_ids": ids, "top_tokens": tf.gather(vocabulary, ids),
+                    "top_probs": probs}
+
+        return {"serving_default": serving_default}
+
+    def warmup_inputs(self):
+        return {"text": ["the [MASK] is here ."]}

@@ -1,0 +1,41 @@
+"""Builds the text encoder, task plugin and Keras model of a run from its RunConfig.
+
+Training, export and evaluation all go through `assemble`, so they build the
+same model the same way.
+
+Example:
+    >>> run = assemble(load_run_config("runs/a"), "runs/a")
+    >>> run.model.count_params()
+"""
+import dataclasses
+import os
+
+from plugins import MODELS, TASKS
+from zoo.data.tokenizer import TextEncoder
+
+
+@dataclasses.dataclass
+class AssembledRun:
+    encoder: TextEncoder
+    task: object
+    backbone: object
+    model: object
+
+
+def resolve_task(config):
+    task_class = TASKS.get(config.task)
+    task_class.check_family(config.model, config.family)
+    return task_class, task_class.config_class(**config.task_config)
+
+
+def assemble(config, model_dir):
+    """Creates encoder, task and model (call inside `strategy.scope()` to train)."""
+    spec = MODELS.get(config.model)
+    encoder = TextEncoder(os.path.join(model_dir, config.vocab_file), config.seq_len,
+                          lowercase=config.lowercase)
+    task_class, task_config = resolve_task(config)
+    task = task_class(task_config, encoder)
+    model_config = type(spec.config)(**config.model_config)
+    backbone = spec.builder(model_config)
+    model = task.build_model(backbone)
+    return AssembledRun(encoder, task, backbone, model)

@@ -1,0 +1,1 @@
+"""absl command-line apps: zoo-train, zoo-export, zoo-predict, zoo-list."""

@@ -1,0 +1,45 @@
+"""Flags shared by the zoo-* apps, and the error reporting they share.
+
+Example:
+    >>> from zoo.cli import common
+    >>> common.run_app(main)   # absl app with clean one-line errors
+"""
+import sys
+
+from absl import app, flags, logging
+
+flags.DEFINE_string("model_dir", "runs/default", "Directory for checkpoints, config and logs.")
+flags.DEFINE_list("plugins", [], "Extra modules that register models or tasks (pkg.module).")
+
+FLAGS = flags.FLAGS
+
+
+class UsageError(ValueError):
+    """Flags or inputs that cannot work together; reported before any work."""
+
+
+def load_plugins_reporting():
+    """Loads built-in, installed and --plugins modules and prints where each came from."""
+    from plugins import load_plugins
+    loaded = load_plugins(FLAGS.plugins)
+    for module, source in loaded:
+        if source != "built-in":
+            print(f"plugin: {module} ({source})")
+    return loaded
+
+
+def run_app(main):
+    """Runs an absl app; known errors become one 'error: ...' line and exit code 2."""
+    from plugins import OverrideError, PluginImportError, RegistryError
+    from zoo.data.readers import DataError
+    expected = (UsageError, RegistryError, OverrideError, DataError, FileNotFoundError,
+                FileExistsError, PermissionError, PluginImportError)
+
+    def guarded(argv):
+        logging.set_verbosity(logging.WARNING)
+        try:
+            return main(argv)
+        except expected as error:
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(2)
+    app.run(guarded)

@@ -1,0 +1,58 @@
+"""zoo-train: trains a model on a task; resumes from --model_dir automatically.
+
+With no data flags it trains a tiny BERT with MLM on a generated corpus:
+
+    zoo-train                                            # built-in default
+    zoo-train --model=bert_mini --task=mlm --train_data='corpus/*.txt' --model_dir=runs/pre
+"""
+from absl import flags
+
+from zoo.cli import common
+
+flags.DEFINE_string("model", "bert_tiny", "Registered model name (see zoo-list).")
+flags.DEFINE_string("task", "mlm", "Registered task name (see zoo-list).")
+flags.DEFINE_string("model_overrides", "", "Preset fields to change, e.g. num_layers=6,dropout=0.")
+flags.DEFINE_string("task_config", "", "Task options, e.g. mask_rate=0.2.")
+flags.DEFINE_string("train_data", "", "Comma list / globs of training files; empty: built-in corpus.")
+flags.DEFINE_string("eval_data", "", "Comma list / globs of evaluation files.")
+flags.DEFINE_enum("text_mode", "line", ["line", "paragraph"],
+                  "Plain text: one document per line, or blank-line separated paragraphs.")
+flags.DEFINE_string("vocab", "", "WordPiece vocab file; empty: train one from --train_data.")
+flags.DEFINE_integer("vocab_size", 8000, "Size of a vocab trained from the data.")
+flags.DEFINE_boolean("lowercase", True, "Lowercase and strip accents before WordPiece.")
+flags.DEFINE_integer("train_steps", 300, "Total optimizer steps (resume continues up to this).")
+flags.DEFINE_integer("global_batch_size", 32, "Examples per step over all replicas.")
+flags.DEFINE_integer("seq_len", 128, "Tokens per example, [CLS] and [SEP] included.")
+flags.DEFINE_float("learning_rate", 5e-4, "Peak learning rate.")
+flags.DEFINE_integer("warmup_steps", -1, "Linear warmup steps; -1: 10% of --train_steps.")
+flags.DEFINE_enum("decay", "linear", ["linear", "cosine", "constant"], "Decay after warmup.")
+flags.DEFINE_float("weight_decay", 0.01, "AdamW weight decay.")
+flags.DEFINE_float("clip_norm", 1.0, "Global gradient norm clip; 0 disables.")
+flags.DEFINE_integer("eval_every", 0, "Evaluate every N steps (0: only at the end).")
+flags.DEFINE_integer("eval_steps", -1, "Batches per evaluation; -1: the whole --eval_data.")
+flags.DEFINE_integer("steps_per_loop", 50, "Steps per host loop (one progress line each).")
+flags.DEFINE_integer("checkpoint_every", 500, "Save a checkpoint every N steps.")
+flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept in --model_dir.")
+flags.DEFINE_integer("shuffle_buffer", 10000, "Examples in the shuffle buffer (1: no shuffle).")
+flags.DEFINE_integer("seed", 0, "Seed for initialisation, shuffling and masking.")
+flags.DEFINE_enum("strategy", "auto", ["auto", "one_device", "mirrored"],
+                  "auto: mirrored over all GPUs if any, else one_device.")
+flags.DEFINE_integer("num_gpus", -1, "GPUs to use; -1: all visible.")
+flags.DEFINE_integer("cpu_replicas", 1, "Split the CPU into N logical devices (testing mirrored).")
+flags.DEFINE_boolean("export", True, "Export a SavedModel when training ends.")
+flags.DEFINE_string("export_dir", "", "Export base directory; empty: <model_dir>/export.")
+
+
+def main(argv):
+    from zoo.training import train_from_flags
+    if len(argv) > 1:
+        raise common.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    train_from_flags(flags.FLAGS)
+
+
+def run():
+    common.run_app(main)
+
+
+if __name__ == "__main__":
+    run()

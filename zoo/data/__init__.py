@@ -1,0 +1,1 @@
+"""Readers, tokenizers and input pipelines."""

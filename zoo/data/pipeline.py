@@ -1,0 +1,38 @@
+"""Input pipelines: raw examples -> shuffled, batched, preprocessed features.
+
+Batches are preprocessed whole (tokenization is vectorised), in parallel and
+in order; batch `i` gets the stateless seed `(seed, i)`, so masking is the same
+on every run and on every strategy.
+
+Example:
+    >>> ds = training_dataset(paths, task, global_batch_size=32, seed=0)
+    >>> features, labels, weights = next(iter(ds))
+"""
+import tensorflow as tf
+
+from zoo.data.readers import read_examples
+
+
+def _preprocessed(examples, task, batch_size, seed, drop_remainder):
+    batches = examples.batch(batch_size, drop_remainder=drop_remainder)
+    indexed = tf.data.Dataset.zip((batches, tf.data.Dataset.counter()))
+    seed = tf.constant(seed, tf.int64)
+    return indexed.map(
+        lambda batch, index: task.preprocess(batch, seed=tf.stack([seed, index])),
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
+    ).prefetch(tf.data.AUTOTUNE)
+
+
+def training_dataset(paths, task, global_batch_size, seed=0, text_mode="line",
+                     shuffle_buffer=10000):
+    """Endless, shuffled stream of global batches."""
+    examples = read_examples(paths, task.data_fields, text_mode)
+    if shuffle_buffer > 1:
+        examples = examples.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    return _preprocessed(examples.repeat(), task, global_batch_size, seed, True)
+
+
+def evaluation_dataset(paths, task, global_batch_size, seed=0, text_mode="line"):
+    """One pass over the files, in order, the last batch possibly partial."""
+    examples = read_examples(paths, task.data_fields, text_mode)
+    return _preprocessed(examples, task, global_batch_size, seed + 1, False)

@@ -1,0 +1,87 @@
+"""Exports a trained model_dir as a SavedModel for TF Serving.
+
+Writes `<export_dir>/<version>/` atomically (a temporary directory renamed
+at the end) with the task's raw-text signatures, the vocab as an asset, a
+warm-up file in `assets.extra/` and `assets.extra/zoo.json` (task, model).
+Versions are integers counting up from 1.
+
+Example:
+    >>> path = export_model("runs/a", "serving/a")
+    >>> tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(["a [MASK]"]))
+"""
+import json
+import os
+
+import tensorflow as tf
+
+from zoo.assembly import assemble
+from zoo.fileio import atomic_directory
+from zoo.run_config import load_run_config
+
+WARMUP_FILE = "tf_serving_warmup_requests"
+METADATA_FILE = "zoo.json"
+
+
+def next_version(export_dir):
+    versions = [int(n) for n in os.listdir(export_dir) if n.isdigit()] \
+        if os.path.isdir(export_dir) else []
+    return max(versions, default=0) + 1
+
+
+def latest_version_dir(export_dir):
+    """The highest-numbered complete version under export_dir (or export_dir itself)."""
+    if os.path.exists(os.path.join(export_dir, "saved_model.pb")):
+        return export_dir
+    version = next_version(export_dir) - 1
+    if version < 1:
+        raise FileNotFoundError(f"'{export_dir}' holds no exported version")
+    return os.path.join(export_dir, str(version))
+
+
+def write_warmup_requests(path, model_name, inputs):
+    """Writes one PredictRequest per signature input set, as TF Serving expects."""
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+    request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(
+        name=model_name, signature_name="serving_default"))
+    for name, values in inputs.items():
+        request.inputs[name].CopyFrom(tf.make_tensor_proto(values))
+    log = prediction_log_pb2.PredictionLog(
+        predict_log=prediction_log_pb2.PredictLog(request=request))
+    with tf.io.TFRecordWriter(path) as writer:
+        writer.write(log.SerializeToString())
+
+
+class _Servable(tf.Module):
+    def __init__(self, model, vocab_path):
+        super().__init__()
+        self.model = model
+        self.vocab = tf.saved_model.Asset(vocab_path)
+
+
+def export_model(model_dir, export_dir, checkpoint=None):
+    """Restores the latest (or given) checkpoint of model_dir and exports it."""
+    config = load_run_config(model_dir)
+    checkpoint = checkpoint or tf.train.latest_checkpoint(model_dir)
+    if not checkpoint:
+        raise FileNotFoundError(f"'{model_dir}' has no checkpoint to export; train first")
+    run = assemble(config, model_dir)
+    tf.train.Checkpoint(model=run.model).restore(checkpoint).expect_partial() \
+        .assert_existing_objects_matched()
+    signatures = run.task.serving_signatures(run.model)
+    if "serving_default" not in signatures:
+        raise ValueError(f"task '{config.task}' exports no 'serving_default' signature")
+    servable = _Servable(run.model, run.encoder.vocab_path)
+    path = os.path.join(export_dir, str(next_version(export_dir)))
+    with atomic_directory(path) as tmp:
+        tf.saved_model.save(servable, tmp, signatures=signatures)
+        extra = os.path.join(tmp, "assets.extra")
+        os.makedirs(extra)
+        write_warmup_requests(os.path.join(extra, WARMUP_FILE),
+                              os.path.basename(os.path.normpath(export_dir)),
+                              run.task.warmup_inputs())
+        with open(os.path.join(extra, METADATA_FILE), "w", encoding="utf-8") as handle:
+            json.dump({"task": config.task, "model": config.model,
+                       "checkpoint": os.path.basename(checkpoint),
+                       "signatures": sorted(signatures), "plugins": list(config.plugins)},
+                      handle, indent=2)
+    return path

@@ -1,0 +1,56 @@
+"""Atomic file and directory writes: write to a temporary name, then rename.
+
+A reader (or TF Serving polling an export base directory) never sees a
+partial file or directory.
+
+Example:
+    >>> atomic_write_text("run/config.json", "{}")
+    >>> with atomic_directory("exports/3") as tmp:
+    ...     tf.saved_model.save(module, tmp)      # appears as exports/3 at the end
+"""
+import contextlib
+import os
+import shutil
+import tempfile
+
+
+def atomic_write_text(path, text):
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.tmp-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_directory(path):
+    """Yields a temporary sibling directory that is renamed to `path` on success."""
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    if os.path.exists(path):
+        raise FileExistsError(f"'{path}' already exists; refusing to overwrite it")
+    tmp = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(path)}.tmp-")
+    try:
+        yield tmp
+        os.rename(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def check_writable_dir(path, what):
+    """Creates `path` if needed and fails clearly when it cannot be written."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as error:
+        raise PermissionError(f"cannot create {what} '{path}': {error.strerror}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise PermissionError(f"{what} '{path}' is not writable")

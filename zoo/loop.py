@@ -1,0 +1,110 @@
+"""Builds model, optimizer, datasets and the orbit controller, then trains.
+
+Checkpoints hold the model, the optimizer and the global step; orbit restores
+the latest one from model_dir on start, so a run resumes where it stopped and
+a finished run does nothing more.
+
+Example:
+    >>> logs = run_training(opts, run_config, strategy, ["a.txt"], [], warmup=30)
+"""
+import json
+import os
+import time
+
+import keras
+import orbit
+from absl import logging
+import tensorflow as tf
+
+from zoo.assembly import assemble
+from zoo.data.pipeline import evaluation_dataset, training_dataset
+from zoo.optimization import create_optimizer
+from zoo.trainer import TaskRunner, metric_names
+
+# orbit prints every log line to stdout as well; keep them in the absl log only,
+# since this module prints its own one-line progress.
+orbit.controller._log = logging.info
+
+
+def _append_json(path, record):
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record, sort_keys=True) + "\n")
+
+
+def _format(logs):
+    parts = []
+    for name, value in logs.items():
+        if name.endswith("tokens_per_sec"):
+            parts.append(f"{name.replace('_per_sec', '/s')} {value:,.0f}")
+        elif name == "learning_rate":
+            parts.append(f"lr {value:.2e}")
+        elif name == "steps_per_sec":
+            parts.append(f"steps/s {value:.2f}")
+        else:
+            parts.append(f"{name} {value:.4f}")
+    return " | ".join(parts)
+
+
+def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps):
+    keras.utils.set_random_seed(opts.seed)
+    with strategy.scope():
+        run = assemble(config, opts.model_dir)
+        optimizer = create_optimizer(opts.learning_rate, opts.train_steps, warmup_steps,
+                                     opts.decay, opts.weight_decay)
+        optimizer.build(run.model.trainable_variables)
+        global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
+                                  aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+    train_ds = training_dataset(train_paths, run.task, opts.global_batch_size, opts.seed,
+                                opts.text_mode, opts.shuffle_buffer)
+    eval_ds = evaluation_dataset(eval_paths, run.task, opts.global_batch_size, opts.seed,
+                                 opts.text_mode) if eval_paths else None
+    names = metric_names(run.task, run.model, next(iter(train_ds)))
+    print(f"model {config.model}: {run.model.count_params():,} parameters; task "
+          f"{config.task}; {strategy.num_replicas_in_sync} replica(s) "
+          f"({type(strategy).__name__})")
+    runner = TaskRunner(strategy, run.task, run.model, optimizer, global_step, train_ds,
+                        eval_ds, names, clip_norm=opts.clip_norm)
+    checkpoint = tf.train.Checkpoint(model=run.model, optimizer=optimizer,
+                                     global_step=global_step)
+    manager = tf.train.CheckpointManager(
+        checkpoint, opts.model_dir, max_to_keep=opts.keep_checkpoints,
+        step_counter=global_step, checkpoint_interval=opts.checkpoint_every)
+    final = {}
+
+    def on_train(logs):
+        step = int(global_step.numpy())
+        record = {k: float(v) for k, v in logs.items()}
+        final["train"] = record
+        _append_json(os.path.join(opts.model_dir, "train_log.jsonl"),
+                     {"step": step, "time": time.time(), **record})
+        print(f"step {step}/{opts.train_steps} | {_format(record)}", flush=True)
+
+    def on_eval(logs):
+        step = int(global_step.numpy())
+        record = {k: float(v) for k, v in logs.items()}
+        final["eval"] = record
+        _append_json(os.path.join(opts.model_dir, "eval_log.jsonl"),
+                     {"step": step, "time": time.time(), **record})
+        print(f"eval step {step} | {_format(record)}", flush=True)
+
+    controller = orbit.Controller(
+        strategy=strategy, trainer=runner, evaluator=runner if eval_ds else None,
+        global_step=global_step, steps_per_loop=opts.steps_per_loop,
+        checkpoint_manager=manager, summary_dir=os.path.join(opts.model_dir, "train"),
+        eval_summary_dir=os.path.join(opts.model_dir, "eval"),
+        summary_interval=opts.steps_per_loop, train_actions=[on_train],
+        eval_actions=[on_eval])
+    start_step = int(global_step.numpy())
+    if start_step:
+        print(f"resumed from {manager.latest_checkpoint} at step {start_step}")
+    if start_step >= opts.train_steps:
+        print(f"already trained to step {start_step} (--train_steps={opts.train_steps}); "
+              "nothing to do")
+        return final
+    if eval_ds is not None:
+        controller.train_and_evaluate(opts.train_steps, opts.eval_steps,
+                                      opts.eval_every or None)
+    else:
+        controller.train(opts.train_steps)
+    print(f"checkpoint: {manager.latest_checkpoint}")
+    return final

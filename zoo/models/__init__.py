@@ -1,0 +1,1 @@
+"""Model families. Each module registers its named sizes in `plugins.MODELS`."""

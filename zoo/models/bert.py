@@ -1,0 +1,30 @@
+"""BERT encoders built from keras-hub's `BertBackbone`.
+
+Example:
+    >>> from plugins import MODELS
+    >>> spec = MODELS.get("bert_tiny")
+    >>> backbone = spec.builder(dataclasses.replace(spec.config, vocabulary_size=1000))
+    >>> sorted(backbone.output)
+    ['pooled_output', 'sequence_output']
+"""
+import dataclasses
+
+import keras_hub
+
+from plugins import MODELS, ModelSpec
+from plugins.task import ENCODER
+from zoo.models.presets import BERT_SIZES
+
+
+def build_bert(config):
+    """Returns a keras_hub BertBackbone for a `BertConfig` with its vocab size set."""
+    if config.vocabulary_size <= 0:
+        raise ValueError("BertConfig.vocabulary_size must be set from the tokenizer")
+    fields = dataclasses.asdict(config)
+    return keras_hub.models.BertBackbone(**fields)
+
+
+for _name, _config in BERT_SIZES.items():
+    MODELS.register(_name, ModelSpec(
+        name=_name, family=ENCODER, builder=build_bert, config=_config,
+        description=f"BERT L{_config.num_layers}/H{_config.hidden_dim}/A{_config.num_heads}"))

@@ -1,0 +1,67 @@
+"""AdamW with linear warmup then linear or cosine decay.
+
+Example:
+    >>> optimizer = create_optimizer(learning_rate=1e-3, train_steps=1000, warmup_steps=100)
+    >>> float(optimizer.learning_rate)   # at step 0
+    0.0
+"""
+import math
+
+import keras
+
+DECAYS = ("linear", "cosine", "constant")
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warmup from 0 to `peak` over `warmup_steps`, then decay to
+    `peak * end_ratio` at `total_steps` (linear or cosine), or stay constant."""
+
+    def __init__(self, peak, warmup_steps, total_steps, decay="linear", end_ratio=0.0):
+        if decay not in DECAYS:
+            raise ValueError(f"unknown decay '{decay}'; choose from {', '.join(DECAYS)}")
+        self.peak, self.warmup_steps, self.total_steps = peak, warmup_steps, total_steps
+        self.decay, self.end_ratio = decay, end_ratio
+
+    def __call__(self, step):
+        step = keras.ops.cast(step, "float32")
+        warmup = float(max(self.warmup_steps, 1))
+        warm = self.peak * keras.ops.minimum(step / warmup, 1.0)
+        span = float(max(self.total_steps - self.warmup_steps, 1))
+        progress = keras.ops.clip((step - self.warmup_steps) / span, 0.0, 1.0)
+        if self.decay == "linear":
+            factor = 1.0 - progress
+        elif self.decay == "cosine":
+            factor = 0.5 * (1.0 + keras.ops.cos(math.pi * progress))
+        else:
+            factor = keras.ops.ones_like(progress)
+        decayed = self.peak * (self.end_ratio + (1.0 - self.end_ratio) * factor)
+        return keras.ops.where(step < self.warmup_steps, warm, decayed)
+
+    def get_config(self):
+        return {"peak": self.peak, "warmup_steps": self.warmup_steps,
+                "total_steps": self.total_steps, "decay": self.decay,
+                "end_ratio": self.end_ratio}
+
+
+class PreReducedAdamW(keras.optimizers.AdamW):
+    """AdamW that expects gradients already summed over replicas.
+
+    Keras sums gradients across replicas inside `apply`; the runtime sums them
+    itself first so that clipping sees the global gradient, so the optimizer
+    must not sum a second time.
+    """
+
+    def _all_reduce_sum_gradients(self, grads_and_vars):
+        return list(grads_and_vars)
+
+
+def create_optimizer(learning_rate, train_steps, warmup_steps, decay="linear",
+                     weight_decay=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-6):
+    """AdamW (see PreReducedAdamW); LayerNorm scales/offsets and biases are excluded from weight decay."""
+    schedule = WarmupDecay(learning_rate, warmup_steps, train_steps, decay)
+    optimizer = PreReducedAdamW(
+        learning_rate=schedule, weight_decay=weight_decay, beta_1=beta_1, beta_2=beta_2,
+        epsilon=epsilon)
+    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    return optimizer

@@ -1,0 +1,115 @@
+"""The training and evaluation steps, run by orbit under any tf.distribute strategy.
+
+The per-replica step computes the task's loss sum, divides it by the weight
+summed over all replicas, all-reduces gradients, clips them by global norm,
+and applies AdamW. Results therefore do not depend on how the global batch
+is split across replicas.
+
+Example:
+    >>> runner = TaskRunner(strategy, task, model, optimizer, global_step,
+    ...                     train_dataset, eval_dataset, clip_norm=1.0)
+    >>> controller = orbit.Controller(trainer=runner, evaluator=runner, ...)
+"""
+import time
+
+import keras
+import orbit
+import tensorflow as tf
+
+from zoo.metrics import MetricSums
+
+SUM = tf.distribute.ReduceOp.SUM
+
+
+def metric_names(task, model, batch):
+    """Runs one batch eagerly to learn the task's metric names (and build the model)."""
+    features, labels, weights = batch
+    outputs = model(features, training=False)
+    task.loss(labels, outputs, weights)
+    return ("loss",) + tuple(task.metrics(labels, outputs, weights))
+
+
+class TaskRunner(orbit.StandardTrainer, orbit.StandardEvaluator):
+    """orbit trainer and evaluator for one task plugin and one Keras model."""
+
+    def __init__(self, strategy, task, model, optimizer, global_step, train_dataset,
+                 eval_dataset, names, clip_norm=1.0, steps_per_loop=100):
+        self.strategy = strategy
+        self.task, self.model, self.optimizer = task, model, optimizer
+        self.global_step = global_step
+        self.clip_norm = clip_norm
+        with strategy.scope():
+            self.train_sums = MetricSums(names + ("tokens", "padded_tokens"))
+            self.eval_sums = MetricSums(names)
+        train = strategy.experimental_distribute_dataset(train_dataset) if train_dataset else None
+        evaluation = strategy.experimental_distribute_dataset(eval_dataset) if eval_dataset else None
+        orbit.StandardTrainer.__init__(self, train, orbit.StandardTrainerOptions(
+            use_tf_while_loop=True))
+        orbit.StandardEvaluator.__init__(self, evaluation, orbit.StandardEvaluatorOptions(
+            use_tf_while_loop=False))
+        self._loop_start = None
+        self._loop_start_step = 0
+
+    # -- training ------------------------------------------------------
+    def _replica_step(self, batch):
+        features, labels, weights = batch
+        context = tf.distribute.get_replica_context()
+        variables = self.model.trainable_variables
+        with tf.GradientTape() as tape:
+            outputs = self.model(features, training=True)
+            loss_sum, weight_sum = self.task.loss(labels, outputs, weights)
+            global_weight = context.all_reduce(SUM, weight_sum)
+            loss = loss_sum / tf.maximum(global_weight, 1e-12)
+        grads = tape.gradient(loss, variables)
+        # Variables the task does not use (e.g. an unused pooler) get no update.
+        pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
+        variables = [v for _, v in pairs]
+        grads = context.all_reduce(SUM, [tf.convert_to_tensor(g) for g, _ in pairs])
+        if self.clip_norm and self.clip_norm > 0:
+            grads, _ = tf.clip_by_global_norm(grads, self.clip_norm)
+        self.optimizer.apply_gradients(zip(grads, variables))
+        self.global_step.assign_add(1)
+        values = {"loss": (loss_sum, weight_sum)}
+        values.update(self.task.metrics(labels, outputs, weights))
+        padding_mask = features.get("padding_mask") if isinstance(features, dict) else None
+        if padding_mask is not None:
+            values["tokens"] = (tf.reduce_sum(tf.cast(padding_mask, tf.float32)), 1.0)
+            values["padded_tokens"] = (tf.cast(tf.size(padding_mask), tf.float32), 1.0)
+        self.train_sums.update(values)
+
+    def train_loop_begin(self):
+        self.train_sums.reset()
+        self._loop_start = time.time()
+        self._loop_start_step = int(self.global_step.numpy())
+
+    def train_step(self, iterator):
+        self.strategy.run(self._replica_step, args=(next(iterator),))
+
+    def train_loop_end(self):
+        totals = self.train_sums.totals()
+        elapsed = max(time.time() - self._loop_start, 1e-9)
+        steps = int(self.global_step.numpy()) - self._loop_start_step
+        logs = {n: t / c for n, (t, c) in totals.items()
+                if n not in ("tokens", "padded_tokens") and c}
+        logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
+        logs["steps_per_sec"] = steps / elapsed
+        logs["tokens_per_sec"] = totals["padded_tokens"][0] / elapsed
+        logs["nonpad_tokens_per_sec"] = totals["tokens"][0] / elapsed
+        return logs
+
+    # -- evaluation ----------------------------------------------------
+    def _replica_eval_step(self, batch):
+        features, labels, weights = batch
+        outputs = self.model(features, training=False)
+        values = {"loss": self.task.loss(labels, outputs, weights)}
+        values.update(self.task.metrics(labels, outputs, weights))
+        self.eval_sums.update(values)
+
+    def eval_begin(self):
+        self.eval_sums.reset()
+
+    def eval_step(self, iterator):
+        self.strategy.run(self._replica_eval_step, args=(next(iterator),))
+
+    def eval_end(self):
+        return self.eval_sums.result()

@@ -1,0 +1,150 @@
+"""Runs a training job from resolved options: checks, vocab, model, loop, export.
+
+Every check that can fail runs before any model is built. Progress lines go
+to stdout and, as JSON lines, to `<model_dir>/train_log.jsonl` and
+`eval_log.jsonl`; TensorBoard summaries to `<model_dir>/train` and `/eval`.
+
+Example:
+    >>> from absl import flags
+    >>> train_from_flags(flags.FLAGS)   # after absl has parsed the zoo-train flags
+"""
+import dataclasses
+import json
+import os
+import time
+
+from zoo.cli.common import UsageError, load_plugins_reporting
+from zoo.data import builtin
+from zoo.data.files import expand_paths
+from zoo.data.readers import check_readable, read_examples
+from zoo.distribute import create_strategy, split_cpu
+from zoo.run_config import (VOCAB_FILE, RunConfig, config_differences, load_run_config,
+                            save_run_config)
+
+
+def _resolve_config(opts):
+    from plugins import MODELS, apply_overrides
+    from zoo.assembly import resolve_task
+    spec = MODELS.get(opts.model)
+    model_config = apply_overrides(spec.config, opts.model_overrides)
+    max_len = getattr(model_config, "max_sequence_length", None)
+    if max_len and opts.seq_len > max_len:
+        raise UsageError(f"--seq_len={opts.seq_len} exceeds the position table of "
+                         f"'{opts.model}' (max_sequence_length={max_len})")
+    from plugins import TASKS
+    task_class = TASKS.get(opts.task)
+    config = RunConfig(model=opts.model, family=spec.family,
+                       model_config=dataclasses.asdict(model_config), task=opts.task,
+                       task_config={}, seq_len=opts.seq_len, lowercase=opts.lowercase,
+                       data_fields=tuple(task_class.data_fields), text_mode=opts.text_mode,
+                       plugins=tuple(opts.plugins))
+    try:
+        task_class.check_family(opts.model, spec.family)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    task_config = apply_overrides(task_class.config_class(), opts.task_config)
+    config.task_config = dataclasses.asdict(task_config)
+    resolve_task(config)
+    return config
+
+
+def _data_paths(opts):
+    """Training and evaluation files; the built-in corpus when none are given."""
+    if opts.train_data:
+        train = expand_paths(opts.train_data)
+        evaluation = expand_paths(opts.eval_data) if opts.eval_data else []
+        return train, evaluation, False
+    if opts.eval_data:
+        raise UsageError("--eval_data needs --train_data")
+    os.makedirs(opts.model_dir, exist_ok=True)
+    train = builtin.write_corpus(os.path.join(opts.model_dir, "builtin_train.txt"), 4000, 0)
+    evaluation = builtin.write_corpus(os.path.join(opts.model_dir, "builtin_eval.txt"), 200, 1)
+    return [train], [evaluation], True
+
+
+def _prepare_vocab(opts, config, train_paths):
+    from zoo.data.tokenizer import read_vocab, train_wordpiece_vocab
+    from zoo.fileio import atomic_write_text
+    path = os.path.join(opts.model_dir, VOCAB_FILE)
+    if os.path.exists(path):
+        if opts.vocab and read_vocab(opts.vocab) != read_vocab(path):
+            raise UsageError(f"--vocab={opts.vocab} differs from the vocab this model_dir "
+                             f"was trained with ({path})")
+        return path
+    if opts.vocab:
+        atomic_write_text(path, "\n".join(read_vocab(opts.vocab)) + "\n")
+        return path
+    print(f"training a WordPiece vocab of up to {opts.vocab_size} tokens from "
+          f"{len(train_paths)} file(s)...")
+    fields = config.data_fields
+    texts = read_examples(train_paths, fields, opts.text_mode).map(
+        lambda example: [example[f] for f in fields if f in ("text", "text_b")][0])
+    vocab = train_wordpiece_vocab(texts, opts.vocab_size, path, lowercase=opts.lowercase)
+    print(f"vocab: {len(vocab)} tokens -> {path}")
+    return path
+
+
+def _check_resume(opts, config):
+    if not os.path.exists(os.path.join(opts.model_dir, "config.json")):
+        return
+    differences = config_differences(load_run_config(opts.model_dir), config)
+    if differences:
+        raise UsageError(
+            f"'{opts.model_dir}' holds a run with another configuration; refusing to resume "
+            f"it. Differences (saved -> requested): {'; '.join(differences)}. Use a new "
+            "--model_dir.")
+
+
+def _validate(opts):
+    from zoo.fileio import check_writable_dir
+    for name in ("train_steps", "global_batch_size", "seq_len", "steps_per_loop",
+                 "checkpoint_every"):
+        if getattr(opts, name) <= 0:
+            raise UsageError(f"--{name} must be positive, got {getattr(opts, name)}")
+    if opts.cpu_replicas > 1 and opts.strategy == "one_device":
+        raise UsageError("--cpu_replicas needs --strategy=mirrored")
+    check_writable_dir(opts.model_dir, "--model_dir")
+
+
+def train_from_flags(opts):
+    """Trains (or resumes) as the flags say; returns the final train and eval logs."""
+    _validate(opts)
+    split_cpu(opts.cpu_replicas)
+    load_plugins_reporting()
+    config = _resolve_config(opts)
+    strategy = create_strategy(opts.strategy, opts.num_gpus)
+    replicas = strategy.num_replicas_in_sync
+    if opts.global_batch_size % replicas:
+        raise UsageError(f"--global_batch_size={opts.global_batch_size} is not divisible by "
+                         f"the {replicas} replicas of --strategy={opts.strategy}")
+    train_paths, eval_paths, is_builtin = _data_paths(opts)
+    check_readable(train_paths + eval_paths, config.data_fields, opts.text_mode)
+    if is_builtin:
+        print(f"no --train_data: training on the built-in corpus {train_paths[0]}")
+    vocab_path = _prepare_vocab(opts, config, train_paths)
+    if config.model_config.get("vocabulary_size") == 0:
+        from zoo.data.tokenizer import read_vocab
+        config.model_config["vocabulary_size"] = len(read_vocab(vocab_path))
+    _check_resume(opts, config)
+    warmup = opts.warmup_steps if opts.warmup_steps >= 0 else opts.train_steps // 10
+    config.training = {
+        "train_data": train_paths, "eval_data": eval_paths,
+        "global_batch_size": opts.global_batch_size, "train_steps": opts.train_steps,
+        "learning_rate": opts.learning_rate, "warmup_steps": warmup, "decay": opts.decay,
+        "weight_decay": opts.weight_decay, "clip_norm": opts.clip_norm, "seed": opts.seed,
+        "strategy": opts.strategy, "replicas": replicas, "shuffle_buffer": opts.shuffle_buffer}
+    save_run_config(config, opts.model_dir)
+    from zoo.loop import run_training
+    logs = run_training(opts, config, strategy, train_paths, eval_paths, warmup)
+    if opts.export:
+        from zoo.export import export_model
+        started = time.time()
+        export_dir = opts.export_dir or os.path.join(opts.model_dir, "export")
+        path = export_model(opts.model_dir, export_dir)
+        print(f"export: {path} ({time.time() - started:.1f}s)")
+    return logs
+
+
+def dump_json(path, record):
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record, sort_keys=True) + "\n")
