@@ -1,7 +1,7 @@
 """Exports a trained model_dir as a SavedModel for TF Serving.
 
 Writes `<export_dir>/<version>/` atomically (a temporary directory renamed
-at the end) with the task's raw-text signatures, the vocab as an asset, a
+at the end) with the task's raw-text signatures plus `tokenize`, the vocab as an asset, a
 warm-up file in `assets.extra/` and `assets.extra/zoo.json` (task, model).
 Versions are integers counting up from 1.
 
@@ -51,6 +51,18 @@ def write_warmup_requests(path, model_name, inputs):
         writer.write(log.SerializeToString())
 
 
+def tokenize_signature(encoder):
+    """A `tokenize` signature: raw strings -> the ids the model sees, and their tokens."""
+    vocabulary = tf.constant(encoder.vocabulary)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def tokenize(text):
+        token_ids, segment_ids, padding_mask = encoder.encode(text)
+        return {"token_ids": token_ids, "segment_ids": segment_ids,
+                "padding_mask": padding_mask, "tokens": tf.gather(vocabulary, token_ids)}
+    return tokenize
+
+
 class _Servable(tf.Module):
     def __init__(self, model, vocab_path):
         super().__init__()
@@ -68,6 +80,7 @@ def export_model(model_dir, export_dir, checkpoint=None):
     tf.train.Checkpoint(model=run.model).restore(checkpoint).expect_partial() \
         .assert_existing_objects_matched()
     signatures = run.task.serving_signatures(run.model)
+    signatures.setdefault("tokenize", tokenize_signature(run.encoder))
     if "serving_default" not in signatures:
         raise ValueError(f"task '{config.task}' exports no 'serving_default' signature")
     servable = _Servable(run.model, run.encoder.vocab_path)

@@ -9,6 +9,8 @@ import sys
 from absl import app, flags, logging
 
 flags.DEFINE_string("model_dir", "runs/default", "Directory for checkpoints, config and logs.")
+flags.DEFINE_string("export_dir", "", "Export base directory (zoo-predict: or one version "
+                    "directory); empty: <model_dir>/export.")
 flags.DEFINE_list("plugins", [], "Extra modules that register models or tasks (pkg.module).")
 
 FLAGS = flags.FLAGS

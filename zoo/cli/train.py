@@ -40,7 +40,6 @@ flags.DEFINE_enum("strategy", "auto", ["auto", "one_device", "mirrored"],
 flags.DEFINE_integer("num_gpus", -1, "GPUs to use; -1: all visible.")
 flags.DEFINE_integer("cpu_replicas", 1, "Split the CPU into N logical devices (testing mirrored).")
 flags.DEFINE_boolean("export", True, "Export a SavedModel when training ends.")
-flags.DEFINE_string("export_dir", "", "Export base directory; empty: <model_dir>/export.")
 
 
 def main(argv):

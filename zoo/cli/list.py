@@ -1,0 +1,34 @@
+"""zoo-list: prints registered models, tasks, strategies, and where each came from.
+
+    zoo-list
+    zoo-list --plugins=my_pkg.my_task
+"""
+import dataclasses
+
+from absl import flags
+
+from zoo.cli import common
+
+
+def main(argv):
+    from plugins import MODELS, TASKS
+    from zoo.distribute import STRATEGIES
+    common.load_plugins_reporting()
+    print("models:")
+    for name, spec in MODELS.items():
+        print(f"  {name:<14} {spec.family:<16} {spec.description}   [{MODELS.source(name)}]")
+    print("tasks:")
+    for name, task in TASKS.items():
+        options = ", ".join(f"{f.name}={f.default}" for f in dataclasses.fields(task.config_class))
+        print(f"  {name:<14} families: {', '.join(task.families)}; fields: "
+              f"{', '.join(task.data_fields)}; options: {options or 'none'}   "
+              f"[{TASKS.source(name)}]")
+    print(f"strategies: {', '.join(STRATEGIES)}")
+
+
+def run():
+    common.run_app(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,44 @@
+"""Turns signature outputs into Python values and readable lines.
+
+Example:
+    >>> outputs = to_python(signature(text=tf.constant(["the [MASK] ."])))
+    >>> describe("mlm", ["the [MASK] ."], outputs)
+    ['the [MASK] .', '  [MASK] #1: cat 0.41 | dog 0.22 | ...']
+"""
+import json
+
+
+def to_python(outputs):
+    result = {}
+    for name, tensor in outputs.items():
+        value = tensor.numpy()
+        result[name] = value.astype(str).tolist() if value.dtype.kind in "SO" else value.tolist()
+        if value.dtype.kind in "SO":
+            result[name] = _decode(value.tolist())
+    return result
+
+
+def _decode(value):
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def describe(task, texts, outputs):
+    """Readable lines for known output layouts; JSON per input otherwise."""
+    lines = []
+    if {"mask_count", "top_tokens", "top_probs"} <= set(outputs):
+        for row, text in enumerate(texts):
+            lines.append(text)
+            count = outputs["mask_count"][row]
+            if not count:
+                lines.append("  (no [MASK] in this text)")
+            for slot in range(count):
+                guesses = " | ".join(
+                    f"{token} {prob:.3f}" for token, prob in
+                    zip(outputs["top_tokens"][row][slot], outputs["top_probs"][row][slot]))
+                lines.append(f"  [MASK] #{slot + 1}: {guesses}")
+        return lines
+    for row, text in enumerate(texts):
+        lines.append(f"{text}\t{json.dumps({k: v[row] for k, v in outputs.items()})}")
+    return lines
