@@ -66,15 +66,27 @@ class TaskPlugin:
         raise NotImplementedError
 
     def loss(self, labels, outputs, weights):
-        """Returns `(loss_sum, weight_sum)` over this replica's batch.
+        """Returns `(loss_sum, weight_sum)` over this replica's batch, or
+        `{term: (loss_sum, weight_sum)}` for a loss made of several terms.
 
-        The runtime divides by the global weight sum, so results do not
-        depend on how the batch is split over replicas.
+        The runtime divides each sum by its weight summed over all replicas
+        (and adds the terms), so results do not depend on how the batch is
+        split over replicas.
         """
         raise NotImplementedError
 
     def metrics(self, labels, outputs, weights):
         """Returns {name: (sum, count)}; the runtime reports sum/count."""
+        return {}
+
+    def eval_outputs(self, features, labels, outputs, weights):
+        """Per-example tensors to gather on the host during evaluation
+        (e.g. predictions and labels), or None. See `corpus_metrics`."""
+        return None
+
+    def corpus_metrics(self, gathered):
+        """Host-side metrics over the whole eval set from the gathered numpy
+        arrays (e.g. F1, Spearman, BLEU): {name: float}."""
         return {}
 
     # -- serving ------------------------------------------------------

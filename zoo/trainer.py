@@ -21,12 +21,19 @@ from zoo.metrics import MetricSums
 SUM = tf.distribute.ReduceOp.SUM
 
 
+def loss_terms(task, labels, outputs, weights):
+    """The task's loss as {name: (sum, weight)} (a plain pair becomes {'loss': pair})."""
+    terms = task.loss(labels, outputs, weights)
+    return terms if isinstance(terms, dict) else {"loss": terms}
+
+
 def metric_names(task, model, batch):
     """Runs one batch eagerly to learn the task's metric names (and build the model)."""
     features, labels, weights = batch
     outputs = model(features, training=False)
-    task.loss(labels, outputs, weights)
-    return ("loss",) + tuple(task.metrics(labels, outputs, weights))
+    terms = loss_terms(task, labels, outputs, weights)
+    names = ("loss",) + tuple(n for n in terms if n != "loss")
+    return names + tuple(task.metrics(labels, outputs, weights))
 
 
 class TaskRunner(orbit.StandardTrainer, orbit.StandardEvaluator):
@@ -57,9 +64,10 @@ class TaskRunner(orbit.StandardTrainer, orbit.StandardEvaluator):
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
             outputs = self.model(features, training=True)
-            loss_sum, weight_sum = self.task.loss(labels, outputs, weights)
-            global_weight = context.all_reduce(SUM, weight_sum)
-            loss = loss_sum / tf.maximum(global_weight, 1e-12)
+            terms = loss_terms(self.task, labels, outputs, weights)
+            # Each term is normalised by its weight summed over all replicas.
+            loss = tf.add_n([total / tf.maximum(context.all_reduce(SUM, weight), 1e-12)
+                             for total, weight in terms.values()])
         grads = tape.gradient(loss, variables)
         # Variables the task does not use (e.g. an unused pooler) get no update.
         pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
@@ -69,13 +77,22 @@ class TaskRunner(orbit.StandardTrainer, orbit.StandardEvaluator):
             grads, _ = tf.clip_by_global_norm(grads, self.clip_norm)
         self.optimizer.apply_gradients(zip(grads, variables))
         self.global_step.assign_add(1)
-        values = {"loss": (loss_sum, weight_sum)}
+        values = self._loss_values(terms)
         values.update(self.task.metrics(labels, outputs, weights))
         padding_mask = features.get("padding_mask") if isinstance(features, dict) else None
         if padding_mask is not None:
             values["tokens"] = (tf.reduce_sum(tf.cast(padding_mask, tf.float32)), 1.0)
             values["padded_tokens"] = (tf.cast(tf.size(padding_mask), tf.float32), 1.0)
         self.train_sums.update(values)
+
+    @staticmethod
+    def _loss_values(terms):
+        """Metric sums for the total loss (sum of the terms' means) and each term."""
+        if list(terms) == ["loss"]:
+            return dict(terms)
+        values = dict(terms)
+        values["loss"] = (sum(t / tf.maximum(w, 1e-12) for t, w in terms.values()), 1.0)
+        return values
 
     def train_loop_begin(self):
         self.train_sums.reset()
@@ -101,15 +118,34 @@ class TaskRunner(orbit.StandardTrainer, orbit.StandardEvaluator):
     def _replica_eval_step(self, batch):
         features, labels, weights = batch
         outputs = self.model(features, training=False)
-        values = {"loss": self.task.loss(labels, outputs, weights)}
+        values = self._loss_values(loss_terms(self.task, labels, outputs, weights))
         values.update(self.task.metrics(labels, outputs, weights))
         self.eval_sums.update(values)
+        return self.task.eval_outputs(features, labels, outputs, weights) or {}
 
     def eval_begin(self):
         self.eval_sums.reset()
+        return []
 
     def eval_step(self, iterator):
-        self.strategy.run(self._replica_eval_step, args=(next(iterator),))
+        return self.strategy.run(self._replica_eval_step, args=(next(iterator),))
 
-    def eval_end(self):
-        return self.eval_sums.result()
+    def eval_reduce(self, state=None, step_outputs=None):
+        """Gathers the task's per-example eval outputs on the host."""
+        if step_outputs:
+            for name in step_outputs:
+                parts = self.strategy.experimental_local_results(step_outputs[name])
+                state.append({name: tf.concat(parts, axis=0).numpy()})
+        return state
+
+    def eval_end(self, state=None):
+        results = self.eval_sums.result()
+        gathered = {}
+        for part in state or []:
+            for name, value in part.items():
+                gathered.setdefault(name, []).append(value)
+        if gathered:
+            import numpy as np
+            results.update(self.task.corpus_metrics(
+                {name: np.concatenate(values) for name, values in gathered.items()}))
+        return results

@@ -18,6 +18,7 @@ from zoo.data import builtin
 from zoo.data.files import expand_paths
 from zoo.data.readers import check_readable, read_examples
 from zoo.distribute import create_strategy, split_cpu
+from zoo.fileio import check_writable_dir
 from zoo.run_config import (VOCAB_FILE, RunConfig, config_differences, load_run_config,
                             save_run_config)
 
@@ -49,17 +50,20 @@ def _resolve_config(opts):
 
 
 def _data_paths(opts):
-    """Training and evaluation files; the built-in corpus when none are given."""
-    if opts.train_data:
-        train = expand_paths(opts.train_data)
-        evaluation = expand_paths(opts.eval_data) if opts.eval_data else []
-        return train, evaluation, False
-    if opts.eval_data:
-        raise UsageError("--eval_data needs --train_data")
-    os.makedirs(opts.model_dir, exist_ok=True)
-    train = builtin.write_corpus(os.path.join(opts.model_dir, "builtin_train.txt"), 4000, 0)
-    evaluation = builtin.write_corpus(os.path.join(opts.model_dir, "builtin_eval.txt"), 200, 1)
-    return [train], [evaluation], True
+    """Expands --train_data/--eval_data (missing files fail here); None: built-in corpus."""
+    if not opts.train_data:
+        if opts.eval_data:
+            raise UsageError("--eval_data needs --train_data")
+        return None, None
+    evaluation = expand_paths(opts.eval_data) if opts.eval_data else []
+    return expand_paths(opts.train_data), evaluation
+
+
+def _write_builtin_corpus(model_dir):
+    train = builtin.write_corpus(os.path.join(model_dir, "builtin_train.txt"), 4000, 0)
+    evaluation = builtin.write_corpus(os.path.join(model_dir, "builtin_eval.txt"), 200, 1)
+    print(f"no --train_data: training on the built-in corpus {train}")
+    return [train], [evaluation]
 
 
 def _prepare_vocab(opts, config, train_paths):
@@ -96,14 +100,12 @@ def _check_resume(opts, config):
 
 
 def _validate(opts):
-    from zoo.fileio import check_writable_dir
     for name in ("train_steps", "global_batch_size", "seq_len", "steps_per_loop",
                  "checkpoint_every"):
         if getattr(opts, name) <= 0:
             raise UsageError(f"--{name} must be positive, got {getattr(opts, name)}")
     if opts.cpu_replicas > 1 and opts.strategy == "one_device":
         raise UsageError("--cpu_replicas needs --strategy=mirrored")
-    check_writable_dir(opts.model_dir, "--model_dir")
 
 
 def train_from_flags(opts):
@@ -117,10 +119,11 @@ def train_from_flags(opts):
     if opts.global_batch_size % replicas:
         raise UsageError(f"--global_batch_size={opts.global_batch_size} is not divisible by "
                          f"the {replicas} replicas of --strategy={opts.strategy}")
-    train_paths, eval_paths, is_builtin = _data_paths(opts)
+    train_paths, eval_paths = _data_paths(opts)
+    check_writable_dir(opts.model_dir, "--model_dir")
+    if train_paths is None:
+        train_paths, eval_paths = _write_builtin_corpus(opts.model_dir)
     check_readable(train_paths + eval_paths, config.data_fields, opts.text_mode)
-    if is_builtin:
-        print(f"no --train_data: training on the built-in corpus {train_paths[0]}")
     vocab_path = _prepare_vocab(opts, config, train_paths)
     if config.model_config.get("vocabulary_size") == 0:
         from zoo.data.tokenizer import read_vocab
