@@ -50,6 +50,27 @@ class TaskPlugin:
         self.config = config
         self.encoder = encoder
 
+    # -- data checks (host side, before training) -----------------------
+    @classmethod
+    def fields_for(cls, config):
+        """The data fields read under `config` (e.g. a second text for pairs)."""
+        return cls.data_fields
+
+    @classmethod
+    def prepare(cls, config, rows):
+        """Returns `config` completed from the training rows (e.g. the label
+        set); `rows` yields (path, line, {field: str}). Default: unchanged."""
+        return config
+
+    @classmethod
+    def check_row(cls, config, path, line, row):
+        """Raises DataError naming path:line for a row the task cannot use."""
+
+    @classmethod
+    def checks_rows(cls):
+        return cls.prepare.__func__ is not TaskPlugin.prepare.__func__ or \
+            cls.check_row.__func__ is not TaskPlugin.check_row.__func__
+
     # -- input --------------------------------------------------------
     def preprocess(self, examples, seed=None):
         """Maps a batch of raw examples (dict of 1-D string tensors, keyed by

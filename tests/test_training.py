@@ -50,8 +50,10 @@ def test_loss_falls_and_accuracy_beats_chance(trained):
 def test_resume_does_nothing_at_the_same_step_then_continues(trained, capsys):
     model_dir, _ = trained
     before = len(read_log(model_dir))
-    train(f"--model_dir={model_dir}", "--train_steps=160", "--noexport", *SMALL)
-    assert "nothing to do" in capsys.readouterr().out
+    train(f"--model_dir={model_dir}", "--train_steps=160", *SMALL)
+    out = capsys.readouterr().out
+    assert "nothing to do" in out and "export: unchanged" in out
+    assert os.listdir(os.path.join(model_dir, "export")) == ["1"]
     assert len(read_log(model_dir)) == before
     train(f"--model_dir={model_dir}", "--train_steps=200", "--noexport", *SMALL)
     out = capsys.readouterr().out

@@ -17,6 +17,8 @@ from absl import logging
 import tensorflow as tf
 
 from zoo.assembly import assemble
+from zoo.freezing import count_parameters, freeze
+from zoo.initialization import initialize_backbone
 from zoo.data.pipeline import evaluation_dataset, training_dataset
 from zoo.optimization import create_optimizer
 from zoo.trainer import TaskRunner, metric_names
@@ -51,6 +53,8 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps):
         run = assemble(config, opts.model_dir)
         optimizer = create_optimizer(opts.learning_rate, opts.train_steps, warmup_steps,
                                      opts.decay, opts.weight_decay)
+        freeze(run.backbone, opts.freeze)
+        trainable, total = count_parameters(run.model)
         optimizer.build(run.model.trainable_variables)
         global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
                                   aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
@@ -59,7 +63,11 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps):
     eval_ds = evaluation_dataset(eval_paths, run.task, opts.global_batch_size, opts.seed,
                                  opts.text_mode) if eval_paths else None
     names = metric_names(run.task, run.model, next(iter(train_ds)))
-    print(f"model {config.model}: {run.model.count_params():,} parameters; task "
+    if opts.init_checkpoint and not tf.train.latest_checkpoint(opts.model_dir):
+        report = initialize_backbone(run.backbone, run.model, opts.init_checkpoint,
+                                     config.family, opts.allow_partial_restore)
+        print(report.summary())
+    print(f"model {config.model}: {total:,} parameters ({trainable:,} trainable); task "
           f"{config.task}; {strategy.num_replicas_in_sync} replica(s) "
           f"({type(strategy).__name__})")
     runner = TaskRunner(strategy, run.task, run.model, optimizer, global_step, train_ds,

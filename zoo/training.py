@@ -16,7 +16,7 @@ import time
 from zoo.cli.common import UsageError, load_plugins_reporting
 from zoo.data import builtin
 from zoo.data.files import expand_paths
-from zoo.data.readers import check_readable, read_examples
+from zoo.data.readers import check_readable, iter_rows, read_examples
 from zoo.distribute import create_strategy, split_cpu
 from zoo.fileio import check_writable_dir
 from zoo.run_config import (VOCAB_FILE, RunConfig, config_differences, load_run_config,
@@ -37,7 +37,7 @@ def _resolve_config(opts):
     config = RunConfig(model=opts.model, family=spec.family,
                        model_config=dataclasses.asdict(model_config), task=opts.task,
                        task_config={}, seq_len=opts.seq_len, lowercase=opts.lowercase,
-                       data_fields=tuple(task_class.data_fields), text_mode=opts.text_mode,
+                       data_fields=(), text_mode=opts.text_mode,
                        plugins=tuple(opts.plugins))
     try:
         task_class.check_family(opts.model, spec.family)
@@ -45,8 +45,32 @@ def _resolve_config(opts):
         raise UsageError(str(error)) from None
     task_config = apply_overrides(task_class.config_class(), opts.task_config)
     config.task_config = dataclasses.asdict(task_config)
+    config.data_fields = tuple(task_class.fields_for(task_config))
     resolve_task(config)
+    if opts.init_checkpoint and not opts.allow_partial_restore:
+        from zoo.initialization import check_compatible
+        check_compatible(opts.init_checkpoint, spec.family, config.model_config)
     return config
+
+
+def _rows(paths, fields, text_mode):
+    for path in paths:
+        for line, row in iter_rows(path, fields, text_mode):
+            yield path, line, row
+
+
+def _check_task_rows(config, train_paths, eval_paths):
+    """Lets the task learn from (e.g. the label set) and check every row, host side."""
+    from zoo.assembly import resolve_task
+    task_class, task_config = resolve_task(config)
+    if not task_class.checks_rows():
+        return
+    task_config = task_class.prepare(
+        task_config, _rows(train_paths, config.data_fields, config.text_mode))
+    config.task_config = dataclasses.asdict(task_config)
+    for path, line, row in _rows(train_paths + eval_paths, config.data_fields,
+                                 config.text_mode):
+        task_class.check_row(task_config, path, line, row)
 
 
 def _data_paths(opts):
@@ -75,8 +99,13 @@ def _prepare_vocab(opts, config, train_paths):
             raise UsageError(f"--vocab={opts.vocab} differs from the vocab this model_dir "
                              f"was trained with ({path})")
         return path
-    if opts.vocab:
-        atomic_write_text(path, "\n".join(read_vocab(opts.vocab)) + "\n")
+    given = opts.vocab
+    if not given and opts.init_checkpoint:
+        from zoo.initialization import source_vocab
+        given = source_vocab(opts.init_checkpoint)
+        print(f"vocab: {given} (from --init_checkpoint)")
+    if given:
+        atomic_write_text(path, "\n".join(read_vocab(given)) + "\n")
         return path
     print(f"training a WordPiece vocab of up to {opts.vocab_size} tokens from "
           f"{len(train_paths)} file(s)...")
@@ -106,6 +135,9 @@ def _validate(opts):
             raise UsageError(f"--{name} must be positive, got {getattr(opts, name)}")
     if opts.cpu_replicas > 1 and opts.strategy == "one_device":
         raise UsageError("--cpu_replicas needs --strategy=mirrored")
+    if opts.init_checkpoint:
+        from zoo.initialization import source_kind
+        source_kind(opts.init_checkpoint)  # fails now if it is not a usable source
 
 
 def train_from_flags(opts):
@@ -124,6 +156,7 @@ def train_from_flags(opts):
     if train_paths is None:
         train_paths, eval_paths = _write_builtin_corpus(opts.model_dir)
     check_readable(train_paths + eval_paths, config.data_fields, opts.text_mode)
+    _check_task_rows(config, train_paths, eval_paths)
     vocab_path = _prepare_vocab(opts, config, train_paths)
     if config.model_config.get("vocabulary_size") == 0:
         from zoo.data.tokenizer import read_vocab
@@ -135,14 +168,18 @@ def train_from_flags(opts):
         "global_batch_size": opts.global_batch_size, "train_steps": opts.train_steps,
         "learning_rate": opts.learning_rate, "warmup_steps": warmup, "decay": opts.decay,
         "weight_decay": opts.weight_decay, "clip_norm": opts.clip_norm, "seed": opts.seed,
-        "strategy": opts.strategy, "replicas": replicas, "shuffle_buffer": opts.shuffle_buffer}
+        "strategy": opts.strategy, "replicas": replicas, "shuffle_buffer": opts.shuffle_buffer,
+        "init_checkpoint": opts.init_checkpoint, "freeze": opts.freeze}
     save_run_config(config, opts.model_dir)
     from zoo.loop import run_training
     logs = run_training(opts, config, strategy, train_paths, eval_paths, warmup)
     if opts.export:
-        from zoo.export import export_model
-        started = time.time()
+        from zoo.export import export_model, next_version
         export_dir = opts.export_dir or os.path.join(opts.model_dir, "export")
+        if not logs and next_version(export_dir) > 1:
+            print(f"export: unchanged, nothing was trained ({export_dir})")
+            return logs
+        started = time.time()
         path = export_model(opts.model_dir, export_dir)
         print(f"export: {path} ({time.time() - started:.1f}s)")
     return logs

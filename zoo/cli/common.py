@@ -34,8 +34,10 @@ def run_app(main):
     """Runs an absl app; known errors become one 'error: ...' line and exit code 2."""
     from plugins import OverrideError, PluginImportError, RegistryError
     from zoo.data.readers import DataError
+    from zoo.freezing import FreezeError
+    from zoo.initialization import RestoreError
     expected = (UsageError, RegistryError, OverrideError, DataError, FileNotFoundError,
-                FileExistsError, PermissionError, PluginImportError)
+                FileExistsError, PermissionError, PluginImportError, FreezeError, RestoreError)
 
     def guarded(argv):
         logging.set_verbosity(logging.WARNING)

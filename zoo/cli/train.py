@@ -20,6 +20,11 @@ flags.DEFINE_enum("text_mode", "line", ["line", "paragraph"],
 flags.DEFINE_string("vocab", "", "WordPiece vocab file; empty: train one from --train_data.")
 flags.DEFINE_integer("vocab_size", 8000, "Size of a vocab trained from the data.")
 flags.DEFINE_boolean("lowercase", True, "Lowercase and strip accents before WordPiece.")
+flags.DEFINE_string("init_checkpoint", "", "Backbone weights from a pretraining model_dir, "
+                    "checkpoint or keras-hub preset dir (only when --model_dir has no checkpoint).")
+flags.DEFINE_boolean("allow_partial_restore", False, "Train even if some backbone weights "
+                     "do not match --init_checkpoint.")
+flags.DEFINE_string("freeze", "", "Parts not trained: embeddings, layers:A-B, backbone (comma list).")
 flags.DEFINE_integer("train_steps", 300, "Total optimizer steps (resume continues up to this).")
 flags.DEFINE_integer("global_batch_size", 32, "Examples per step over all replicas.")
 flags.DEFINE_integer("seq_len", 128, "Tokens per example, [CLS] and [SEP] included.")

@@ -17,7 +17,8 @@ import os
 import tensorflow as tf
 
 #: Column names accepted for a field when no column has the field's own name.
-FIELD_ALIASES = {"text": ("sentence", "document", "content")}
+FIELD_ALIASES = {"text": ("sentence", "sentence1", "document", "content"),
+                 "text_b": ("sentence2",)}
 TEXT_MODES = ("line", "paragraph")
 
 

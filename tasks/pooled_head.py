@@ -1,0 +1,87 @@
+"""Shared base of tasks that put a head on one pooled vector per example.
+
+Single texts or text pairs (`pair=True` reads a `text_b` field) are packed as
+`[CLS] a [SEP] (b [SEP])`; the head reads the backbone's pooled output (the
+[CLS] vector for encoders) or, when a backbone has none, the mean of its
+sequence output over non-padding tokens.
+
+Example (a subclass):
+    class Scorer(PooledHeadTask):
+        def head_units(self): return 1
+"""
+import keras
+import tensorflow as tf
+
+from plugins import TaskPlugin
+
+
+def pooled_vector(backbone_outputs, padding_mask):
+    """The backbone's pooled output, or a masked mean of its sequence output."""
+    if isinstance(backbone_outputs, dict) and "pooled_output" in backbone_outputs:
+        return backbone_outputs["pooled_output"]
+    sequence = backbone_outputs["sequence_output"] if isinstance(backbone_outputs, dict) \
+        else backbone_outputs
+    mask = keras.ops.expand_dims(keras.ops.cast(padding_mask, sequence.dtype), -1)
+    return keras.ops.sum(sequence * mask, axis=1) / keras.ops.maximum(
+        keras.ops.sum(mask, axis=1), 1.0)
+
+
+class PooledHeadTask(TaskPlugin):
+    """Subclasses give `head_units()`, `targets(examples)`, loss, metrics, serving outputs."""
+    data_fields = ("text", "label")
+
+    @classmethod
+    def fields_for(cls, config):
+        return ("text", "text_b", "label") if getattr(config, "pair", False) else ("text", "label")
+
+    @property
+    def data_fields(self):  # noqa: D401 - instance view of the configured fields
+        return self.fields_for(self.config)
+
+    def head_units(self):
+        raise NotImplementedError
+
+    def targets(self, examples):
+        """(labels, weights) tensors from a batch of raw examples."""
+        raise NotImplementedError
+
+    def encode(self, examples):
+        pair = examples.get("text_b") if self.config.pair else None
+        token_ids, segment_ids, padding_mask = self.encoder.encode(examples["text"], pair)
+        return {"token_ids": token_ids, "segment_ids": segment_ids,
+                "padding_mask": padding_mask}
+
+    def preprocess(self, examples, seed=None):
+        labels, weights = self.targets(examples)
+        return self.encode(examples), labels, weights
+
+    def build_model(self, backbone):
+        inputs = {name: keras.Input((None,), dtype="int32", name=name)
+                  for name in ("token_ids", "segment_ids", "padding_mask")}
+        pooled = pooled_vector(backbone(inputs), inputs["padding_mask"])
+        pooled = keras.layers.Dropout(self.config.dropout, name="head_dropout")(pooled)
+        outputs = keras.layers.Dense(self.head_units(), name="head")(pooled)
+        return keras.Model(inputs, outputs, name=f"{self.name}_model")
+
+    def serving_inputs(self):
+        specs = [tf.TensorSpec([None], tf.string, name="text")]
+        if self.config.pair:
+            specs.append(tf.TensorSpec([None], tf.string, name="text_b"))
+        return specs
+
+    def serving_function(self, model, outputs_fn):
+        """A tf.function over raw strings: encode, run `model`, then `outputs_fn(logits)`."""
+        def run(text, text_b=None):
+            examples = {"text": text} if text_b is None else {"text": text, "text_b": text_b}
+            logits = tf.cast(model(self.encode(examples), training=False), tf.float32)
+            return outputs_fn(logits)
+        if self.config.pair:
+            return tf.function(lambda text, text_b: run(text, text_b),
+                               input_signature=self.serving_inputs())
+        return tf.function(lambda text: run(text), input_signature=self.serving_inputs())
+
+    def warmup_inputs(self):
+        inputs = {"text": ["a gripping film"]}
+        if self.config.pair:
+            inputs["text_b"] = ["a dull film"]
+        return inputs
