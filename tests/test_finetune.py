@@ -1,0 +1,185 @@
+"""Fine-tuning: label mapping, bad labels, restore report, freezing, export parity."""
+import os
+import random
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from absl import flags
+
+from zoo.cli import train as train_cli  # noqa: F401  (defines the zoo-train flags)
+from zoo.data.readers import DataError
+from zoo.training import train_from_flags
+
+FLAGS = flags.FLAGS
+NANO = ["--model=bert_nano", "--seq_len=32", "--global_batch_size=16", "--steps_per_loop=20",
+        "--vocab_size=300", "--learning_rate=2e-3"]
+POSITIVE = ["good", "great", "fine", "lovely", "superb"]
+NEGATIVE = ["bad", "awful", "dull", "poor", "boring"]
+FILLER = ["the", "film", "was", "a", "story", "with", "actors", "and", "music", "plot"]
+
+
+def train(*args):
+    FLAGS.unparse_flags()
+    FLAGS(["zoo-train", *args])
+    return train_from_flags(FLAGS)
+
+
+def write_sentiment(path, rows, seed, labels=("neg", "pos")):
+    rng = random.Random(seed)
+    lines = ["sentence\tlabel"]
+    for _ in range(rows):
+        label = rng.randint(0, 1)
+        words = rng.sample(FILLER, 5) + [rng.choice(POSITIVE if label else NEGATIVE)]
+        rng.shuffle(words)
+        lines.append(f"{' '.join(words)} \t{labels[label]}")
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    return {"train": write_sentiment(root / "train.tsv", 800, 0),
+            "dev": write_sentiment(root / "dev.tsv", 120, 1), "root": root}
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory, data):
+    model_dir = str(tmp_path_factory.mktemp("pre"))
+    train(f"--model_dir={model_dir}", "--task=mlm", f"--train_data={data['train']}",
+          "--train_steps=20", "--noexport", *NANO)
+    return model_dir
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory, data, pretrained):
+    model_dir = str(tmp_path_factory.mktemp("cls"))
+    logs = train(f"--model_dir={model_dir}", "--task=classification",
+                 f"--train_data={data['train']}", f"--eval_data={data['dev']}",
+                 f"--init_checkpoint={pretrained}", "--train_steps=120", *NANO)
+    return model_dir, logs
+
+
+def test_classifier_learns_and_reports_all_metrics(classifier):
+    _, logs = classifier
+    assert logs["eval"]["accuracy"] > 0.9
+    assert logs["eval"]["macro_f1"] > 0.9 and logs["eval"]["matthews_corr"] > 0.8
+
+
+def test_string_labels_are_stored_and_exported(classifier, data):
+    model_dir, _ = classifier
+    from zoo.run_config import load_run_config
+    assert load_run_config(model_dir).task_config["labels"] == "neg|pos"
+    loaded = tf.saved_model.load(os.path.join(model_dir, "export", "1"))
+    out = loaded.signatures["serving_default"](
+        text=tf.constant(["the film was superb", "the film was awful"]))
+    assert [v.decode() for v in out["label"].numpy()] == ["pos", "neg"]
+    assert out["label_id"].numpy().tolist() == [1, 0]
+    np.testing.assert_allclose(out["probabilities"].numpy().sum(-1), 1.0, rtol=1e-5)
+
+
+def test_exported_predictions_equal_eval_time_predictions(classifier, data):
+    model_dir, _ = classifier
+    from plugins import load_plugins
+    from zoo.assembly import assemble
+    from zoo.data.pipeline import evaluation_dataset
+    from zoo.run_config import load_run_config
+    load_plugins()
+    run = assemble(load_run_config(model_dir), model_dir)
+    tf.train.Checkpoint(model=run.model).restore(
+        tf.train.latest_checkpoint(model_dir)).expect_partial()
+    features, labels, _ = next(iter(evaluation_dataset([data["dev"]], run.task, 64)))
+    eval_ids = tf.argmax(run.model(features, training=False), -1).numpy()
+    texts = [line.split("\t")[0] for line in open(data["dev"]).read().splitlines()[1:65]]
+    loaded = tf.saved_model.load(os.path.join(model_dir, "export", "1"))
+    served = loaded.signatures["serving_default"](text=tf.constant(texts))
+    np.testing.assert_array_equal(served["label_id"].numpy(), eval_ids)
+
+
+def test_restore_report_lists_restored_and_new(pretrained, tmp_path, data, capsys):
+    train(f"--model_dir={tmp_path}/a", "--task=classification", f"--train_data={data['train']}",
+          f"--init_checkpoint={pretrained}", "--train_steps=1", "--noexport", *NANO)
+    out = capsys.readouterr().out
+    assert "restored 39 variables" in out and "newly initialised 2, unmatched 0" in out
+    assert "  new: head/kernel\n  new: head/bias" in out
+
+
+def test_init_from_another_size_fails_before_work(pretrained, tmp_path, data):
+    from zoo.initialization import RestoreError
+    args = [f"--model_dir={tmp_path}/b", "--task=classification", f"--train_data={data['train']}",
+            f"--init_checkpoint={pretrained}", *NANO, "--model=bert_tiny"]
+    with pytest.raises(RestoreError, match="holds a 'bert_nano' backbone of another shape: "
+                                           "hidden_dim: 64 in the checkpoint, 128 here"):
+        train(*args)
+    assert not os.path.exists(f"{tmp_path}/b")
+
+
+def _backbone_and_head(model_dir):
+    from plugins import load_plugins
+    from zoo.assembly import assemble
+    from zoo.run_config import load_run_config
+    load_plugins()
+    run = assemble(load_run_config(model_dir), model_dir)
+    tf.train.Checkpoint(model=run.model).restore(
+        tf.train.latest_checkpoint(model_dir)).expect_partial()
+    return ([v.numpy() for v in run.backbone.weights],
+            [v.numpy() for v in run.model.get_layer("head").weights])
+
+
+def test_freeze_backbone_trains_only_the_head(pretrained, tmp_path, data, capsys):
+    model_dir = f"{tmp_path}/probe"
+    train(f"--model_dir={model_dir}", "--task=classification", f"--train_data={data['train']}",
+          f"--init_checkpoint={pretrained}", "--freeze=backbone", "--train_steps=20",
+          "--noexport", *NANO)
+    assert "(130 trainable)" in capsys.readouterr().out  # 64x2 kernel + 2 bias
+    after_backbone, after_head = _backbone_and_head(model_dir)
+    from zoo.initialization import _source_backbone
+    before = [v.numpy() for v in _source_backbone(pretrained, "encoder").weights]
+    for old, new in zip(before, after_backbone):
+        np.testing.assert_array_equal(old, new)
+    assert np.abs(after_head[0]).sum() > 0
+
+
+def test_unknown_label_in_eval_data_names_file_and_line(tmp_path, data):
+    bad = tmp_path / "dev.tsv"
+    bad.write_text("sentence\tlabel\na good film \tpos\nan odd film \tmaybe\n")
+    with pytest.raises(DataError, match=rf"^{bad}:3: label 'maybe' is not one of the 2 "
+                                        r"classes \(neg, pos\)$"):
+        train(f"--model_dir={tmp_path}/c", "--task=classification",
+              f"--train_data={data['train']}", f"--eval_data={bad}", *NANO)
+
+
+def test_integer_label_out_of_range(tmp_path, data):
+    rows = tmp_path / "train.tsv"
+    rows.write_text("sentence\tlabel\na good film \t1\na bad film \t0\nwhat \t2\n")
+    with pytest.raises(DataError, match=rf"^{rows}:4: label '2' is not one of the 2 classes"):
+        train(f"--model_dir={tmp_path}/d", "--task=classification", f"--train_data={rows}",
+              "--task_config=labels=0|1", *NANO)
+
+
+def test_non_numeric_regression_target(tmp_path):
+    rows = tmp_path / "train.tsv"
+    rows.write_text("sentence\tlabel\na good film \t0.5\na bad film \thigh\n")
+    with pytest.raises(DataError, match=rf"^{rows}:3: regression target 'high' is not a number$"):
+        train(f"--model_dir={tmp_path}/e", "--task=regression", f"--train_data={rows}", *NANO)
+
+
+def test_regression_learns_a_score(tmp_path):
+    rng = random.Random(2)
+    lines = ["sentence\tlabel"]
+    for _ in range(600):
+        good = rng.randint(0, 3)
+        words = [rng.choice(POSITIVE) for _ in range(good)] + rng.sample(FILLER, 4)
+        rng.shuffle(words)
+        lines.append(f"{' '.join(words)}\t{good * 0.5}")
+    (tmp_path / "train.tsv").write_text("\n".join(lines[:501]) + "\n")
+    (tmp_path / "dev.tsv").write_text("\n".join([lines[0]] + lines[501:]) + "\n")
+    logs = train(f"--model_dir={tmp_path}/r", "--task=regression",
+                 f"--train_data={tmp_path}/train.tsv", f"--eval_data={tmp_path}/dev.tsv",
+                 "--train_steps=100", *NANO)
+    assert logs["eval"]["pearson"] > 0.7 and logs["eval"]["spearman"] > 0.7
+    loaded = tf.saved_model.load(f"{tmp_path}/r/export/1")
+    scores = loaded.signatures["serving_default"](
+        text=tf.constant(["the film", "great superb lovely film"]))["score"].numpy()
+    assert scores[1] > scores[0]
