@@ -1,0 +1,122 @@
+"""Training throughput of the project's own step, on synthetic or real text.
+
+Runs the same TaskRunner/orbit loop as zoo-train (after a warm-up loop that
+includes tracing) and prints steps/s, tokens/s (padded and non-padding),
+model FLOP/s and the input pipeline's own rate. Figures only; nothing asserts.
+
+Model FLOPs per token follow the PaLM paper (Chowdhery et al. 2022, app. B):
+6*N + 12*L*H*S, with N the non-embedding parameters, L layers, H the hidden
+size and S the padded sequence width of the batch; the MLM head adds its
+projection (6*H*V per masked token), counted separately.
+
+Example:
+    python benchmarks/train_throughput.py --model=bert_tiny --data=builtin --steps=30
+    python benchmarks/train_throughput.py --data=../shared/data/tiny_shakespeare/input.txt
+    python benchmarks/train_throughput.py --strategy=mirrored --cpu_replicas=2
+"""
+import os
+import random
+import tempfile
+import time
+
+from absl import app, flags
+
+flags.DEFINE_string("model", "bert_tiny", "Registered model name.")
+flags.DEFINE_string("task", "mlm", "Registered task name (text-only tasks).")
+flags.DEFINE_string("data", "builtin", "synthetic, builtin, or a path to a text/tsv file.")
+flags.DEFINE_integer("steps", 30, "Timed steps (after one warm-up loop of the same length).")
+flags.DEFINE_integer("global_batch_size", 32, "Examples per step.")
+flags.DEFINE_integer("seq_len", 128, "Maximum tokens per example.")
+flags.DEFINE_enum("strategy", "one_device", ["one_device", "mirrored"], "Strategy.")
+flags.DEFINE_integer("cpu_replicas", 1, "Logical CPU devices for --strategy=mirrored.")
+flags.DEFINE_integer("vocab_size", 8000, "WordPiece vocab trained from the data.")
+FLAGS = flags.FLAGS
+
+
+def _synthetic(path, lines=5000, seed=0):
+    rng = random.Random(seed)
+    words = [f"w{i}" for i in range(3000)]
+    with open(path, "w") as handle:
+        for _ in range(lines):
+            handle.write(" ".join(rng.choices(words, k=rng.randint(8, 60))) + "\n")
+    return path
+
+
+def _data_file(workdir):
+    if FLAGS.data == "synthetic":
+        return _synthetic(os.path.join(workdir, "synthetic.txt"))
+    if FLAGS.data == "builtin":
+        from zoo.data.builtin import write_corpus
+        return write_corpus(os.path.join(workdir, "builtin.txt"), 4000)
+    return FLAGS.data
+
+
+def main(argv):
+    del argv
+    from zoo.distribute import create_strategy, split_cpu
+    split_cpu(FLAGS.cpu_replicas)
+    import dataclasses
+
+    import tensorflow as tf
+
+    from plugins import MODELS, TASKS, load_plugins
+    from zoo.assembly import assemble
+    from zoo.data.pipeline import training_dataset
+    from zoo.data.readers import read_examples
+    from zoo.data.tokenizer import train_wordpiece_vocab
+    from zoo.optimization import create_optimizer
+    from zoo.run_config import RunConfig
+    from zoo.trainer import TaskRunner, metric_names
+
+    load_plugins()
+    workdir = tempfile.mkdtemp(prefix="zoo-bench-")
+    path = _data_file(workdir)
+    spec, task_class = MODELS.get(FLAGS.model), TASKS.get(FLAGS.task)
+    fields = task_class.fields_for(task_class.config_class())
+    texts = read_examples([path], fields).map(lambda example: example["text"])
+    vocab = train_wordpiece_vocab(texts, FLAGS.vocab_size, os.path.join(workdir, "vocab.txt"))
+    model_config = dataclasses.replace(spec.config, vocabulary_size=len(vocab))
+    config = RunConfig(model=FLAGS.model, family=spec.family,
+                       model_config=dataclasses.asdict(model_config), task=FLAGS.task,
+                       task_config={}, seq_len=FLAGS.seq_len, data_fields=fields)
+    strategy = create_strategy(FLAGS.strategy)
+    with strategy.scope():
+        run = assemble(config, workdir)
+        optimizer = create_optimizer(1e-4, 10 * FLAGS.steps, FLAGS.steps)
+        optimizer.build(run.model.trainable_variables)
+        step = tf.Variable(0, dtype=tf.int64, trainable=False,
+                           aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+    dataset = training_dataset([path], run.task, FLAGS.global_batch_size)
+
+    iterator = iter(dataset)
+    next(iterator)  # fills the shuffle buffer
+    started = time.time()
+    for _ in range(FLAGS.steps):
+        next(iterator)
+    pipeline_rate = FLAGS.steps / (time.time() - started)
+
+    names = metric_names(run.task, run.model, next(iter(dataset)))
+    runner = TaskRunner(strategy, run.task, run.model, optimizer, step, dataset, None, names)
+    runner.train(tf.constant(FLAGS.steps, tf.int32))  # warm-up: tracing, caches
+    logs = runner.train(tf.constant(FLAGS.steps, tf.int32))
+
+    embedding = sum(v.numpy().size for v in run.backbone.weights if "embedding" in v.path)
+    non_embedding = run.backbone.count_params() - embedding
+    layers, hidden = model_config.num_layers, model_config.hidden_dim
+    tokens_per_sec = logs["tokens_per_sec"]
+    width = tokens_per_sec / (logs["steps_per_sec"] * FLAGS.global_batch_size)
+    flops_per_token = 6 * non_embedding + 12 * layers * hidden * width
+    print(f"model {FLAGS.model} ({run.model.count_params():,} params, {non_embedding:,} "
+          f"non-embedding), task {FLAGS.task}, data {FLAGS.data}, strategy {FLAGS.strategy} "
+          f"x{strategy.num_replicas_in_sync}, batch {FLAGS.global_batch_size}, mean width "
+          f"{width:.0f}")
+    print(f"steps/s              {logs['steps_per_sec']:.2f}")
+    print(f"tokens/s (padded)    {tokens_per_sec:,.0f}")
+    print(f"tokens/s (effective) {logs['nonpad_tokens_per_sec']:,.0f}")
+    print(f"model FLOP/s         {flops_per_token * tokens_per_sec / 1e9:,.2f} GFLOP/s "
+          "(PaLM: 6*N_non_embedding + 12*L*H*S per padded token; head excluded)")
+    print(f"input pipeline       {pipeline_rate:,.1f} batches/s alone")
+
+
+if __name__ == "__main__":
+    app.run(main)
