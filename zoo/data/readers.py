@@ -36,34 +36,30 @@ def file_format(path):
     return "text"  # extension-less files (e.g. train.en) are plain text
 
 
-def _open_text(path):
-    return open(path, encoding="utf-8", newline="")
-
-
-def _decode_guard(path, iterator):
-    """Re-raises a UnicodeDecodeError as a DataError naming file and line."""
-    line = 0
-    try:
-        for line, item in iterator:
-            yield line, item
-    except UnicodeDecodeError as error:
-        raise DataError(f"{path}:{line + 1}: invalid UTF-8 at byte offset "
-                        f"{error.start} of the read buffer") from None
+def _decoded_lines(path):
+    """Yields (line_number, line) decoded as UTF-8; bad bytes fail with file:line
+    and the byte offset in the file."""
+    offset = 0
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            try:
+                yield number, raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise DataError(f"{path}:{number}: invalid UTF-8 at byte offset "
+                                f"{offset + error.start}") from None
+            offset += len(raw)
 
 
 def _text_rows(path, text_mode):
     """Yields (line_number, {'text': ...}) for a plain text file."""
-    def lines():
-        with _open_text(path) as handle:
-            for number, line in enumerate(handle, 1):
-                yield number, line.rstrip("\r\n")
+    lines = ((n, line.rstrip("\r\n")) for n, line in _decoded_lines(path))
     if text_mode == "line":
-        for number, line in _decode_guard(path, lines()):
+        for number, line in lines:
             if line.strip():
                 yield number, {"text": line}
         return
     paragraph, start = [], 0
-    for number, line in _decode_guard(path, lines()):
+    for number, line in lines:
         if line.strip():
             start = start or number
             paragraph.append(line)
@@ -75,43 +71,38 @@ def _text_rows(path, text_mode):
 
 
 def _jsonl_rows(path):
-    with _open_text(path) as handle:
-        for number, line in _decode_guard(path, enumerate(handle, 1)):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise DataError(f"{path}:{number}: not valid JSON ({error.msg})") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{path}:{number}: expected a JSON object, got "
-                                f"{type(row).__name__}")
-            yield number, row
+    for number, line in _decoded_lines(path):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataError(f"{path}:{number}: not valid JSON ({error.msg})") from None
+        if not isinstance(row, dict):
+            raise DataError(f"{path}:{number}: expected a JSON object, got "
+                            f"{type(row).__name__}")
+        yield number, row
 
 
 def _delimited_rows(path, delimiter):
-    with _open_text(path) as handle:
-        reader = csv.reader(handle, delimiter=delimiter,
+    lines = (line for _, line in _decoded_lines(path))
+    try:
+        reader = csv.reader(lines, delimiter=delimiter,
                             quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL)
-        try:
-            header = next(reader)
-        except StopIteration:
+        header = next(reader, None)
+        if header is None:
             return
-        except UnicodeDecodeError as error:
-            raise DataError(f"{path}:1: invalid UTF-8 at byte offset {error.start}") from None
         header = [h.strip() for h in header]
-        try:
-            for row in reader:
-                number = reader.line_num
-                if not row or (len(row) == 1 and not row[0].strip()):
-                    continue
-                if len(row) != len(header):
-                    raise DataError(f"{path}:{number}: expected {len(header)} columns "
-                                    f"({', '.join(header)}), found {len(row)}")
-                yield number, dict(zip(header, row))
-        except UnicodeDecodeError as error:
-            raise DataError(f"{path}:{reader.line_num + 1}: invalid UTF-8 at byte offset "
-                            f"{error.start} of the read buffer") from None
+        for row in reader:
+            number = reader.line_num
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            if len(row) != len(header):
+                raise DataError(f"{path}:{number}: expected {len(header)} columns "
+                                f"({', '.join(header)}), found {len(row)}")
+            yield number, dict(zip(header, row))
+    except csv.Error as error:
+        raise DataError(f"{path}:{reader.line_num}: {error}") from None
 
 
 def _resolve_columns(path, columns, fields):
