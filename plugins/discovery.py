@@ -14,8 +14,8 @@ import importlib
 import importlib.metadata
 import traceback
 
-BUILTIN_MODULES = ("zoo.models.bert", "tasks.mlm", "tasks.classification",
-                   "tasks.regression")
+BUILTIN_MODULES = ("zoo.models.bert", "tasks.mlm", "tasks.nsp", "tasks.mlm_nsp",
+                   "tasks.classification", "tasks.regression")
 
 _loaded = []  # (module name, source) in load order
 

@@ -70,6 +70,53 @@ def corrupt_tokens(token_ids, positions, weights, config, mask_id, vocab_size, s
     return tf.tensor_scatter_nd_update(token_ids, indices, replacement), original
 
 
+def mask_tokens(token_ids, encoder, config, max_predictions, seed):
+    """Dynamic masking of encoded ids: returns (masked_ids, positions, labels, weights)."""
+    choose_seed, corrupt_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    positions, weights = choose_mask_positions(
+        token_ids, encoder.special_ids, config.mask_rate, max_predictions, choose_seed)
+    masked_ids, labels = corrupt_tokens(token_ids, positions, weights, config,
+                                        encoder.mask_id, encoder.vocabulary_size, corrupt_seed)
+    return masked_ids, positions, labels, weights
+
+
+def encoder_inputs():
+    """keras.Input for token_ids, segment_ids, padding_mask (int32, any width)."""
+    return {name: keras.Input((None,), dtype="int32", name=name)
+            for name in ("token_ids", "segment_ids", "padding_mask")}
+
+
+def masked_lm_logits(backbone, sequence_output, mask_positions):
+    """keras-hub's MaskedLMHead tied to the backbone's token embedding."""
+    head = keras_hub.layers.MaskedLMHead(
+        token_embedding=backbone.token_embedding, intermediate_activation="gelu",
+        name="mlm_head")
+    return head(sequence_output, mask_positions=mask_positions)
+
+
+def fill_mask_signature(logits_fn, encoder, top_k):
+    """`serving_default` for MLM: raw strings -> top-k tokens for every [MASK]."""
+    vocabulary = tf.constant(encoder.vocabulary)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def serving_default(text):
+        token_ids, segment_ids, padding_mask = encoder.encode(text)
+        is_mask = token_ids == encoder.mask_id
+        seq_positions = tf.broadcast_to(tf.range(tf.shape(token_ids)[1]), tf.shape(token_ids))
+        positions = tf.ragged.boolean_mask(seq_positions, is_mask)
+        mask_count = tf.cast(positions.row_lengths(), tf.int32)
+        width = tf.maximum(tf.reduce_max(mask_count), 1)
+        dense_positions = positions.to_tensor(default_value=0)
+        dense_positions = tf.pad(
+            dense_positions, [[0, 0], [0, width - tf.shape(dense_positions)[1]]])
+        logits = logits_fn({"token_ids": token_ids, "segment_ids": segment_ids,
+                            "padding_mask": padding_mask, "mask_positions": dense_positions})
+        probs, ids = tf.math.top_k(tf.nn.softmax(tf.cast(logits, tf.float32)), k=top_k)
+        return {"mask_positions": dense_positions, "mask_count": mask_count,
+                "top_ids": ids, "top_tokens": tf.gather(vocabulary, ids), "top_probs": probs}
+    return serving_default
+
+
 @TASKS.register("mlm")
 class MaskedLM(TaskPlugin):
     """Masked LM over single texts; outputs logits at the masked positions."""
@@ -87,29 +134,17 @@ class MaskedLM(TaskPlugin):
         token_ids, segment_ids, padding_mask = self.encoder.encode(examples["text"])
         if seed is None:
             seed = tf.constant([0, 0], tf.int64)
-        choose_seed, corrupt_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-        positions, weights = choose_mask_positions(
-            token_ids, self.encoder.special_ids, self.config.mask_rate,
-            self.max_predictions, choose_seed)
-        masked_ids, labels = corrupt_tokens(
-            token_ids, positions, weights, self.config, self.encoder.mask_id,
-            self.encoder.vocabulary_size, corrupt_seed)
+        masked_ids, positions, labels, weights = mask_tokens(
+            token_ids, self.encoder, self.config, self.max_predictions, seed)
         features = {"token_ids": masked_ids, "segment_ids": segment_ids,
                     "padding_mask": padding_mask, "mask_positions": positions}
         return features, labels, weights
 
     def build_model(self, backbone):
-        inputs = {
-            "token_ids": keras.Input((None,), dtype="int32", name="token_ids"),
-            "segment_ids": keras.Input((None,), dtype="int32", name="segment_ids"),
-            "padding_mask": keras.Input((None,), dtype="int32", name="padding_mask"),
-            "mask_positions": keras.Input((None,), dtype="int32", name="mask_positions"),
-        }
+        inputs = encoder_inputs()
+        inputs["mask_positions"] = keras.Input((None,), dtype="int32", name="mask_positions")
         sequence = backbone({k: inputs[k] for k in ("token_ids", "segment_ids", "padding_mask")})
-        head = keras_hub.layers.MaskedLMHead(
-            token_embedding=backbone.token_embedding, intermediate_activation="gelu",
-            name="mlm_head")
-        logits = head(sequence["sequence_output"], mask_positions=inputs["mask_positions"])
+        logits = masked_lm_logits(backbone, sequence["sequence_output"], inputs["mask_positions"])
         return keras.Model(inputs, logits, name="masked_lm")
 
     def loss(self, labels, outputs, weights):
@@ -119,29 +154,8 @@ class MaskedLM(TaskPlugin):
         return {"masked_accuracy": accuracy_sum(labels, outputs, weights)}
 
     def serving_signatures(self, model):
-        encoder, top_k = self.encoder, self.config.top_k
-        vocabulary = tf.constant(encoder.vocabulary)
-
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
-        def serving_default(text):
-            token_ids, segment_ids, padding_mask = encoder.encode(text)
-            is_mask = token_ids == encoder.mask_id
-            seq_positions = tf.broadcast_to(tf.range(tf.shape(token_ids)[1]), tf.shape(token_ids))
-            positions = tf.ragged.boolean_mask(seq_positions, is_mask)
-            mask_count = tf.cast(positions.row_lengths(), tf.int32)
-            width = tf.maximum(tf.reduce_max(mask_count), 1)
-            dense_positions = positions.to_tensor(default_value=0)
-            dense_positions = tf.pad(
-                dense_positions, [[0, 0], [0, width - tf.shape(dense_positions)[1]]])
-            logits = model({"token_ids": token_ids, "segment_ids": segment_ids,
-                            "padding_mask": padding_mask, "mask_positions": dense_positions},
-                           training=False)
-            probs, ids = tf.math.top_k(tf.nn.softmax(tf.cast(logits, tf.float32)), k=top_k)
-            return {"mask_positions": dense_positions, "mask_count": mask_count,
-                    "top_ids": ids, "top_tokens": tf.gather(vocabulary, ids),
-                    "top_probs": probs}
-
-        return {"serving_default": serving_default}
+        return {"serving_default": fill_mask_signature(
+            lambda features: model(features, training=False), self.encoder, self.config.top_k)}
 
     def warmup_inputs(self):
         return {"text": ["the [MASK] is here ."]}

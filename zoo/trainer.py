@@ -28,26 +28,35 @@ def loss_terms(task, labels, outputs, weights):
 
 
 def metric_names(task, model, batch):
-    """Runs one batch eagerly to learn the task's metric names (and build the model)."""
+    """Runs one batch eagerly to learn the loss terms and metric names (and build the model).
+
+    Returns (loss term names, metric names).
+    """
     features, labels, weights = batch
     outputs = model(features, training=False)
-    terms = loss_terms(task, labels, outputs, weights)
-    names = ("loss",) + tuple(n for n in terms if n != "loss")
-    return names + tuple(task.metrics(labels, outputs, weights))
+    terms = tuple(loss_terms(task, labels, outputs, weights))
+    return terms, tuple(task.metrics(labels, outputs, weights))
+
+
+def with_total_loss(results, terms):
+    """Puts 'loss' first: the sum of the terms' means for a loss of several terms."""
+    total = results.pop("loss") if "loss" in results else sum(results[t] for t in terms)
+    return {"loss": total, **results}
 
 
 class TaskRunner(orbit.StandardTrainer, orbit.StandardEvaluator):
     """orbit trainer and evaluator for one task plugin and one Keras model."""
 
     def __init__(self, strategy, task, model, optimizer, global_step, train_dataset,
-                 eval_dataset, names, clip_norm=1.0, steps_per_loop=100):
+                 eval_dataset, names, clip_norm=1.0):
         self.strategy = strategy
         self.task, self.model, self.optimizer = task, model, optimizer
         self.global_step = global_step
         self.clip_norm = clip_norm
+        self.loss_names, metrics = names
         with strategy.scope():
-            self.train_sums = MetricSums(names + ("tokens", "padded_tokens"))
-            self.eval_sums = MetricSums(names)
+            self.train_sums = MetricSums(self.loss_names + metrics + ("tokens", "padded_tokens"))
+            self.eval_sums = MetricSums(self.loss_names + metrics)
         train = strategy.experimental_distribute_dataset(train_dataset) if train_dataset else None
         evaluation = strategy.experimental_distribute_dataset(eval_dataset) if eval_dataset else None
         orbit.StandardTrainer.__init__(self, train, orbit.StandardTrainerOptions(
@@ -77,22 +86,13 @@ class TaskRunner(orbit.StandardTrainer, orbit.StandardEvaluator):
             grads, _ = tf.clip_by_global_norm(grads, self.clip_norm)
         self.optimizer.apply_gradients(zip(grads, variables))
         self.global_step.assign_add(1)
-        values = self._loss_values(terms)
+        values = dict(terms)
         values.update(self.task.metrics(labels, outputs, weights))
         padding_mask = features.get("padding_mask") if isinstance(features, dict) else None
         if padding_mask is not None:
             values["tokens"] = (tf.reduce_sum(tf.cast(padding_mask, tf.float32)), 1.0)
             values["padded_tokens"] = (tf.cast(tf.size(padding_mask), tf.float32), 1.0)
         self.train_sums.update(values)
-
-    @staticmethod
-    def _loss_values(terms):
-        """Metric sums for the total loss (sum of the terms' means) and each term."""
-        if list(terms) == ["loss"]:
-            return dict(terms)
-        values = dict(terms)
-        values["loss"] = (sum(t / tf.maximum(w, 1e-12) for t, w in terms.values()), 1.0)
-        return values
 
     def train_loop_begin(self):
         self.train_sums.reset()
@@ -106,8 +106,8 @@ class TaskRunner(orbit.StandardTrainer, orbit.StandardEvaluator):
         totals = self.train_sums.totals()
         elapsed = max(time.time() - self._loop_start, 1e-9)
         steps = int(self.global_step.numpy()) - self._loop_start_step
-        logs = {n: t / c for n, (t, c) in totals.items()
-                if n not in ("tokens", "padded_tokens") and c}
+        logs = with_total_loss({n: t / c for n, (t, c) in totals.items()
+                                if n not in ("tokens", "padded_tokens") and c}, self.loss_names)
         logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
         logs["steps_per_sec"] = steps / elapsed
         logs["tokens_per_sec"] = totals["padded_tokens"][0] / elapsed
@@ -118,7 +118,7 @@ class TaskRunner(orbit.StandardTrainer, orbit.StandardEvaluator):
     def _replica_eval_step(self, batch):
         features, labels, weights = batch
         outputs = self.model(features, training=False)
-        values = self._loss_values(loss_terms(self.task, labels, outputs, weights))
+        values = dict(loss_terms(self.task, labels, outputs, weights))
         values.update(self.task.metrics(labels, outputs, weights))
         self.eval_sums.update(values)
         return self.task.eval_outputs(features, labels, outputs, weights) or {}
@@ -139,7 +139,7 @@ class TaskRunner(orbit.StandardTrainer, orbit.StandardEvaluator):
         return state
 
     def eval_end(self, state=None):
-        results = self.eval_sums.result()
+        results = with_total_loss(self.eval_sums.result(), self.loss_names)
         gathered = {}
         for part in state or []:
             for name, value in part.items():

@@ -1,0 +1,94 @@
+"""Joint MLM + NSP pretraining, as in the original BERT recipe.
+
+Sentence pairs are built as for `nsp`, masked as for `mlm`, and the loss is
+the sum of the mean masked-token cross-entropy and the mean NSP
+cross-entropy. The export answers fill-mask queries (`serving_default`) and
+next-sentence queries (`next_sentence`, two text inputs).
+
+Example:
+    zoo-train --model=bert_mini --task=mlm_nsp --text_mode=paragraph --train_data=docs.txt
+"""
+import dataclasses
+import math
+
+import keras
+import tensorflow as tf
+
+from plugins import TASKS, TaskPlugin
+from plugins.task import ENCODER
+from tasks.mlm import (encoder_inputs, fill_mask_signature, mask_tokens, masked_lm_logits,
+                       MlmConfig)
+from tasks.nsp import IS_NEXT, sentence_pairs
+from tasks.pooled_head import pooled_vector
+from zoo.losses import accuracy_sum, sparse_cross_entropy_sum
+
+
+@dataclasses.dataclass(frozen=True)
+class MlmNspConfig(MlmConfig):
+    next_rate: float = 0.5
+
+
+@TASKS.register("mlm_nsp")
+class MlmNsp(TaskPlugin):
+    """Outputs {'mlm': logits at masked positions, 'nsp': IsNext/NotNext logits}."""
+    name = "mlm_nsp"
+    families = (ENCODER,)
+    data_fields = ("text",)
+    config_class = MlmNspConfig
+
+    @property
+    def max_predictions(self):
+        return self.config.max_predictions or max(
+            1, math.ceil(self.encoder.seq_len * self.config.mask_rate))
+
+    def preprocess(self, examples, seed=None):
+        seed = tf.constant([0, 0], tf.int64) if seed is None else seed
+        pair_seed, mask_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        first, second, nsp_labels = sentence_pairs(examples["text"], pair_seed,
+                                                   self.config.next_rate)
+        token_ids, segment_ids, padding_mask = self.encoder.encode(first, second)
+        masked_ids, positions, mlm_labels, mlm_weights = mask_tokens(
+            token_ids, self.encoder, self.config, self.max_predictions, mask_seed)
+        features = {"token_ids": masked_ids, "segment_ids": segment_ids,
+                    "padding_mask": padding_mask, "mask_positions": positions}
+        labels = {"mlm": mlm_labels, "nsp": nsp_labels}
+        weights = {"mlm": mlm_weights, "nsp": tf.ones_like(nsp_labels, tf.float32)}
+        return features, labels, weights
+
+    def build_model(self, backbone):
+        inputs = encoder_inputs()
+        inputs["mask_positions"] = keras.Input((None,), dtype="int32", name="mask_positions")
+        outputs = backbone({k: inputs[k] for k in ("token_ids", "segment_ids", "padding_mask")})
+        mlm = masked_lm_logits(backbone, outputs["sequence_output"], inputs["mask_positions"])
+        nsp = keras.layers.Dense(2, name="nsp_head")(
+            pooled_vector(outputs, inputs["padding_mask"]))
+        return keras.Model(inputs, {"mlm": mlm, "nsp": nsp}, name="mlm_nsp")
+
+    def loss(self, labels, outputs, weights):
+        return {name: sparse_cross_entropy_sum(labels[name], outputs[name], weights[name])
+                for name in ("mlm", "nsp")}
+
+    def metrics(self, labels, outputs, weights):
+        return {"masked_accuracy": accuracy_sum(labels["mlm"], outputs["mlm"], weights["mlm"]),
+                "nsp_accuracy": accuracy_sum(labels["nsp"], outputs["nsp"], weights["nsp"])}
+
+    def serving_signatures(self, model):
+        encoder = self.encoder
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text"),
+                                      tf.TensorSpec([None], tf.string, name="text_b")])
+        def next_sentence(text, text_b):
+            token_ids, segment_ids, padding_mask = encoder.encode(text, text_b)
+            features = {"token_ids": token_ids, "segment_ids": segment_ids,
+                        "padding_mask": padding_mask,
+                        "mask_positions": tf.zeros([tf.shape(text)[0], 1], tf.int32)}
+            probability = tf.nn.softmax(tf.cast(
+                model(features, training=False)["nsp"], tf.float32))[:, IS_NEXT]
+            return {"is_next": probability > 0.5, "is_next_probability": probability}
+
+        fill_mask = fill_mask_signature(
+            lambda features: model(features, training=False)["mlm"], encoder, self.config.top_k)
+        return {"serving_default": fill_mask, "next_sentence": next_sentence}
+
+    def warmup_inputs(self):
+        return {"text": ["the [MASK] is here ."]}

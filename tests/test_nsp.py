@@ -1,0 +1,66 @@
+"""NSP pair statistics and joint MLM+NSP pretraining end to end."""
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+from absl import flags
+
+from tasks.nsp import IS_NEXT, NOT_NEXT, sentence_pairs, split_sentences
+from zoo.cli import train as train_cli  # noqa: F401  (defines the zoo-train flags)
+from zoo.data.builtin import write_corpus
+from zoo.training import train_from_flags
+
+FLAGS = flags.FLAGS
+
+
+def documents(count, sentences=4):
+    return [" ".join(f"doc{d} sentence{s} ." for s in range(sentences)) for d in range(count)]
+
+
+def test_pairs_are_half_next_and_correct():
+    docs = tf.constant(documents(2000))
+    first, second, labels = sentence_pairs(docs, tf.constant([3, 4], tf.int64))
+    first = [f.decode().split() for f in first.numpy()]
+    second = [s.decode().split() for s in second.numpy()]
+    labels = labels.numpy()
+    assert abs((labels == IS_NEXT).mean() - 0.5) < 0.03
+    for a, b, label in zip(first, second, labels):
+        same_doc = a[0] == b[0]
+        if label == IS_NEXT:
+            assert same_doc and int(b[1][8:]) == int(a[1][8:]) + 1
+        else:
+            assert not same_doc
+
+
+def test_single_sentence_documents_always_get_a_random_partner():
+    _, _, labels = sentence_pairs(tf.constant(documents(50, sentences=1)),
+                                  tf.constant([1, 1], tf.int64))
+    assert (labels.numpy() == NOT_NEXT).all()
+
+
+def test_split_sentences_on_punctuation_and_lines():
+    assert split_sentences(tf.constant(["One. Two! Three?\nFour", "Solo"])).to_list() == [
+        [b"One.", b"Two!", b"Three?", b"Four"], [b"Solo"]]
+
+
+def test_joint_mlm_nsp_trains_and_exports(tmp_path):
+    data = write_corpus(str(tmp_path / "docs.txt"), 800, seed=7)
+    model_dir = str(tmp_path / "run")
+    FLAGS.unparse_flags()
+    FLAGS(["zoo-train", f"--model_dir={model_dir}", "--task=mlm_nsp", f"--train_data={data}",
+           "--model=bert_nano", "--seq_len=64", "--global_batch_size=16", "--train_steps=100",
+           "--steps_per_loop=25", "--learning_rate=2e-3", "--vocab_size=300"])
+    train_from_flags(FLAGS)
+    log = [json.loads(line) for line in open(os.path.join(model_dir, "train_log.jsonl"))]
+    assert log[-1]["loss"] < log[0]["loss"]
+    assert log[-1]["mlm"] < log[0]["mlm"] and abs(log[-1]["loss"] - log[-1]["mlm"] -
+                                                  log[-1]["nsp"]) < 1e-3
+    loaded = tf.saved_model.load(os.path.join(model_dir, "export", "1"))
+    assert set(loaded.signatures) == {"serving_default", "next_sentence", "tokenize"}
+    out = loaded.signatures["next_sentence"](text=tf.constant(["the owl sleeps ."]),
+                                             text_b=tf.constant(["the owl waits ."]))
+    assert 0.0 <= float(out["is_next_probability"][0]) <= 1.0
+    fill = loaded.signatures["serving_default"](text=tf.constant(["the [MASK] owl sleeps ."]))
+    assert fill["mask_count"].numpy().tolist() == [1]
+    assert np.isfinite(fill["top_probs"].numpy()).all()
