@@ -183,3 +183,25 @@ def test_regression_learns_a_score(tmp_path):
     scores = loaded.signatures["serving_default"](
         text=tf.constant(["the film", "great superb lovely film"]))["score"].numpy()
     assert scores[1] > scores[0]
+
+
+def test_init_from_a_keras_hub_preset_directory(pretrained, tmp_path, data, capsys):
+    import keras_hub
+    from zoo.data.tokenizer import read_vocab
+    vocab = read_vocab(os.path.join(pretrained, "vocab.txt"))
+    preset = str(tmp_path / "preset")
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=len(vocab), num_layers=2, num_heads=2, hidden_dim=64,
+        intermediate_dim=128, max_sequence_length=128)
+    backbone.save_to_preset(preset)
+    keras_hub.models.BertTokenizer(vocabulary=vocab).save_to_preset(preset)
+    model_dir = f"{tmp_path}/from_preset"
+    train(f"--model_dir={model_dir}", "--task=classification", f"--train_data={data['train']}",
+          f"--init_checkpoint={preset}", "--freeze=backbone", "--train_steps=2", "--noexport",
+          *NANO)
+    out = capsys.readouterr().out
+    assert f"vocab: {preset}/assets/tokenizer/vocabulary.txt (from --init_checkpoint)" in out
+    assert f"init from {preset}: restored 39 variables" in out
+    after, _ = _backbone_and_head(model_dir)
+    for old, new in zip([v.numpy() for v in backbone.weights], after):
+        np.testing.assert_array_equal(old, new)

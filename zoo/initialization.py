@@ -95,19 +95,23 @@ def _short(variable):
 def check_compatible(path, family, model_config):
     """Fails early when a run to initialise from has another family or architecture."""
     kind, directory = source_kind(path)
-    if kind != "run":
-        return
-    config = load_run_config(directory)
-    if config.family != family:
-        raise RestoreError(f"--init_checkpoint '{path}' holds a '{config.model}' model of "
-                           f"family '{config.family}'; this run needs family '{family}'")
-    differences = [f"{key}: {config.model_config.get(key)!r} in the checkpoint, "
-                   f"{value!r} here" for key, value in sorted(model_config.items())
-                   if key not in ("dropout", "vocabulary_size")
-                   and config.model_config.get(key) != value]
+    if kind == "run":
+        config = load_run_config(directory)
+        if config.family != family:
+            raise RestoreError(f"--init_checkpoint '{path}' holds a '{config.model}' model of "
+                               f"family '{config.family}'; this run needs family '{family}'")
+        name, source_config = f"'{config.model}'", config.model_config
+    else:
+        with open(os.path.join(directory, CONFIG_FILE), encoding="utf-8") as handle:
+            raw = json.load(handle)
+        name, source_config = f"keras-hub {raw.get('class_name', '?')}", raw.get("config", {})
+    differences = [f"{key}: {source_config.get(key)!r} in the checkpoint, {value!r} here"
+                   for key, value in sorted(model_config.items())
+                   if key not in ("dropout", "vocabulary_size") and key in source_config
+                   and source_config.get(key) != value]
     if differences:
-        raise RestoreError(f"--init_checkpoint '{path}' holds a '{config.model}' backbone "
-                           f"of another shape: {'; '.join(differences)}")
+        raise RestoreError(f"--init_checkpoint '{path}' holds a {name} backbone of another "
+                           f"shape: {'; '.join(differences)}")
 
 
 def initialize_backbone(backbone, model, path, family, allow_partial=False):
