@@ -33,7 +33,8 @@ def _import(module_name, source, registries):
         importlib.import_module(module_name)
     except Exception as error:
         hint = ""
-        if isinstance(error, ModuleNotFoundError) and error.name and module_name.startswith(error.name):
+        if isinstance(error, ModuleNotFoundError) and error.name and (
+                module_name == error.name or module_name.startswith(error.name + ".")):
             hint = (" Check the spelling, and that the package is installed or on "
                     "PYTHONPATH.")
         raise PluginImportError(
@@ -43,6 +44,8 @@ def _import(module_name, source, registries):
     finally:
         for registry in registries:
             registry.current_source = None
+    for registry in registries:  # entries of a module imported before discovery ran
+        registry.attribute(f"module {module_name}", f"{module_name} ({source})")
     _loaded.append((module_name, source))
 
 

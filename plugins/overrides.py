@@ -37,7 +37,7 @@ def apply_overrides(config, overrides):
     `overrides` is a 'name=value,...' string or a dict; values are converted
     to each field's type. Unknown fields fail with the list of known ones.
     """
-    if isinstance(overrides, str):
+    if overrides is None or isinstance(overrides, str):
         overrides = parse_override_string(overrides)
     fields = {f.name: f for f in dataclasses.fields(config)}
     changes = {}

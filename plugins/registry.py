@@ -69,6 +69,12 @@ class Registry:
     def __contains__(self, name):
         return name in self._entries
 
+    def attribute(self, old_source, new_source):
+        """Renames a source (for modules imported before discovery named them)."""
+        for name, source in self._sources.items():
+            if source == old_source:
+                self._sources[name] = new_source
+
     def unregister(self, name):
         """Removes a name (for tests that register throw-away entries)."""
         self._entries.pop(name, None)

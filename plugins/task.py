@@ -120,7 +120,8 @@ class TaskPlugin:
         raise NotImplementedError
 
     def warmup_inputs(self):
-        """Example raw inputs for the TF Serving warm-up file: {name: list}."""
+        """Example raw inputs of every signature, {input name: list of strings}:
+        used for the TF Serving warm-up file and by the conformance kit."""
         return {"text": ["the quick brown fox"]}
 
     @classmethod

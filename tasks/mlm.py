@@ -33,8 +33,8 @@ class MlmConfig:
 def choose_mask_positions(token_ids, special_ids, mask_rate, max_predictions, seed):
     """Picks round(n * mask_rate) (at least 1) random non-special positions per row.
 
-    Returns `(positions, weights)` of shape [batch, max_predictions], sorted by
-    position; unused slots have position 0 and weight 0.
+    Returns `(positions, weights)` of shape [batch, min(max_predictions, width)],
+    sorted by position; unused slots have position 0 and weight 0.
     """
     candidates = tf.reduce_all(
         tf.stack([token_ids != s for s in special_ids], axis=-1), axis=-1)
@@ -64,10 +64,11 @@ def corrupt_tokens(token_ids, positions, weights, config, mask_id, vocab_size, s
     replacement = tf.where(
         draw < config.mask_token_rate, mask_id,
         tf.where(draw < config.mask_token_rate + config.random_token_rate, random_ids, original))
-    replacement = tf.where(weights > 0, replacement, original)
+    # Unused slots point at position 0 with weight 0: they add nothing.
+    delta = tf.where(weights > 0, replacement - original, 0)
     batch_index = tf.broadcast_to(tf.range(tf.shape(positions)[0])[:, None], tf.shape(positions))
     indices = tf.stack([batch_index, positions], axis=-1)
-    return tf.tensor_scatter_nd_update(token_ids, indices, replacement), original
+    return tf.tensor_scatter_nd_add(token_ids, indices, delta), original
 
 
 def mask_tokens(token_ids, encoder, config, max_predictions, seed):

@@ -91,4 +91,4 @@ class MlmNsp(TaskPlugin):
         return {"serving_default": fill_mask, "next_sentence": next_sentence}
 
     def warmup_inputs(self):
-        return {"text": ["the [MASK] is here ."]}
+        return {"text": ["the [MASK] is here ."], "text_b": ["and it stays ."]}

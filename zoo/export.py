@@ -89,9 +89,11 @@ def export_model(model_dir, export_dir, checkpoint=None):
         tf.saved_model.save(servable, tmp, signatures=signatures)
         extra = os.path.join(tmp, "assets.extra")
         os.makedirs(extra)
+        default_inputs = signatures["serving_default"].structured_input_signature[1]
         write_warmup_requests(os.path.join(extra, WARMUP_FILE),
                               os.path.basename(os.path.normpath(export_dir)),
-                              run.task.warmup_inputs())
+                              {k: v for k, v in run.task.warmup_inputs().items()
+                               if k in default_inputs})
         with open(os.path.join(extra, METADATA_FILE), "w", encoding="utf-8") as handle:
             json.dump({"task": config.task, "model": config.model,
                        "checkpoint": os.path.basename(checkpoint),

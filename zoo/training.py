@@ -140,11 +140,31 @@ def _validate(opts):
         source_kind(opts.init_checkpoint)  # fails now if it is not a usable source
 
 
+def default_options(**overrides):
+    """zoo-train's flag defaults as an object, with `overrides` applied.
+
+    Example:
+        >>> train_from_flags(default_options(model="bert_nano", train_steps=20))
+    """
+    import types
+
+    from absl import flags
+
+    import zoo.cli.train  # noqa: F401  (defines the flags)
+    values = {name: flags.FLAGS[name].default for name in flags.FLAGS
+              if flags.FLAGS.find_module_defining_flag(name, "").startswith("zoo.cli")}
+    unknown = set(overrides) - set(values)
+    if unknown:
+        raise UsageError(f"unknown zoo-train options: {', '.join(sorted(unknown))}")
+    values.update(overrides)
+    return types.SimpleNamespace(**values)
+
+
 def train_from_flags(opts):
     """Trains (or resumes) as the flags say; returns the final train and eval logs."""
     _validate(opts)
     split_cpu(opts.cpu_replicas)
-    load_plugins_reporting()
+    load_plugins_reporting(opts.plugins)
     config = _resolve_config(opts)
     strategy = create_strategy(opts.strategy, opts.num_gpus)
     replicas = strategy.num_replicas_in_sync

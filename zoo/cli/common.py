@@ -20,10 +20,10 @@ class UsageError(ValueError):
     """Flags or inputs that cannot work together; reported before any work."""
 
 
-def load_plugins_reporting():
+def load_plugins_reporting(modules=None):
     """Loads built-in, installed and --plugins modules and prints where each came from."""
     from plugins import load_plugins
-    loaded = load_plugins(FLAGS.plugins)
+    loaded = load_plugins(FLAGS.plugins if modules is None else modules)
     for module, source in loaded:
         if source != "built-in":
             print(f"plugin: {module} ({source})")

@@ -43,10 +43,13 @@ def _decoded_lines(path):
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, 1):
             try:
-                yield number, raw.decode("utf-8")
+                line = raw.decode("utf-8")
             except UnicodeDecodeError as error:
                 raise DataError(f"{path}:{number}: invalid UTF-8 at byte offset "
                                 f"{offset + error.start}") from None
+            if number == 1 and line.startswith("\ufeff"):  # byte order mark
+                line = line[1:]
+            yield number, line
             offset += len(raw)
 
 
@@ -89,7 +92,7 @@ def _delimited_rows(path, delimiter):
     try:
         reader = csv.reader(lines, delimiter=delimiter,
                             quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL)
-        header = next(reader, None)
+        header = next((r for r in reader if any(c.strip() for c in r)), None)
         if header is None:
             return
         header = [h.strip() for h in header]
@@ -105,7 +108,7 @@ def _delimited_rows(path, delimiter):
         raise DataError(f"{path}:{reader.line_num}: {error}") from None
 
 
-def _resolve_columns(path, columns, fields):
+def _resolve_columns(path, columns, fields, line=1):
     """Maps each field to a column (the field's own name first, then aliases)."""
     mapping = {}
     for field in fields:
@@ -114,7 +117,7 @@ def _resolve_columns(path, columns, fields):
                 mapping[field] = candidate
                 break
         else:
-            raise DataError(f"{path}:1: no column '{field}' (columns: "
+            raise DataError(f"{path}:{line}: no column '{field}' (columns: "
                             f"{', '.join(columns) or 'none'})")
     return mapping
 
@@ -134,13 +137,21 @@ def iter_rows(path, fields, text_mode="line"):
     mapping = None
     for number, row in rows:
         if mapping is None:
-            mapping = _resolve_columns(path, list(row), fields)
+            mapping = _resolve_columns(path, list(row), fields,
+                                       number if fmt == "jsonl" else 1)
         try:
             values = {f: row[c] for f, c in mapping.items()}
         except KeyError as missing:
             raise DataError(f"{path}:{number}: missing field {missing}") from None
-        yield number, {f: v if isinstance(v, str) else json.dumps(v)
-                       for f, v in values.items()}
+        values = {f: v if isinstance(v, str) else json.dumps(v) for f, v in values.items()}
+        if fmt == "jsonl":
+            for field, value in values.items():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise DataError(f"{path}:{number}: field '{field}' holds an unpaired "
+                                    "surrogate (\\ud800-\\udfff escape)") from None
+        yield number, values
 
 
 def _tfrecord_dataset(paths, fields):
