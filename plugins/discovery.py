@@ -37,6 +37,9 @@ def _import(module_name, source, registries):
                 module_name == error.name or module_name.startswith(error.name + ".")):
             hint = (" Check the spelling, and that the package is installed or on "
                     "PYTHONPATH.")
+            close = _similar_modules(module_name)
+            if close:
+                hint += f" Did you mean: {', '.join(close)}?"
         raise PluginImportError(
             f"plugin module '{module_name}' (from {source}) failed to import: "
             f"{type(error).__name__}: {error}.{hint}\n"
@@ -47,6 +50,22 @@ def _import(module_name, source, registries):
     for registry in registries:  # entries of a module imported before discovery ran
         registry.attribute(f"module {module_name}", f"{module_name} ({source})")
     _loaded.append((module_name, source))
+
+
+def _similar_modules(module_name):
+    """Importable names close to a misspelled plugin module name."""
+    import difflib
+    import pkgutil
+    head, _, tail = module_name.rpartition(".")
+    if head:
+        try:
+            package = importlib.import_module(head)
+        except ImportError:
+            return _similar_modules(head)
+        names = [f"{head}.{m.name}" for m in pkgutil.iter_modules(getattr(package, "__path__", []))]
+    else:
+        names = [m.name for m in pkgutil.iter_modules()]
+    return difflib.get_close_matches(module_name, names, n=3, cutoff=0.75)
 
 
 def load_plugins(extra_modules=()):

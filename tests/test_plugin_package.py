@@ -1,0 +1,74 @@
+"""The example plugin package: found through --plugins and, once pip-installed,
+through its entry point; it passes the conformance kit; README shows its code."""
+import os
+import random
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGE = os.path.join(ROOT, "plugins", "examples", "multilabel")
+
+
+def zoo_list(*args, env=None):
+    result = subprocess.run([sys.executable, "-m", "zoo.cli.list", *args], capture_output=True,
+                            text=True, timeout=300, env={**os.environ, **(env or {})})
+    return result.returncode, result.stdout, result.stderr
+
+
+def test_found_through_plugins_flag():
+    code, out, err = zoo_list("--plugins=zoo_multilabel", env={"PYTHONPATH": PACKAGE})
+    assert code == 0, err
+    assert re.search(r"^  multilabel .*\[zoo_multilabel \((--plugins|entry point)", out, re.M)
+
+
+def test_misspelled_plugin_fails_loudly_with_a_suggestion():
+    code, _, err = zoo_list("--plugins=zoo_multilabell", env={"PYTHONPATH": PACKAGE})
+    assert code == 2
+    assert ("error: plugin module 'zoo_multilabell' (from --plugins) failed to import: "
+            "ModuleNotFoundError") in err and "Did you mean: zoo_multilabel?" in err
+
+
+@pytest.fixture(scope="module")
+def installed():
+    result = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                             PACKAGE], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    import importlib
+    importlib.invalidate_caches()
+
+
+def test_installed_package_is_listed_from_its_entry_point(installed):
+    code, out, err = zoo_list()
+    assert code == 0, err
+    assert "plugin: zoo_multilabel (entry point 'multilabel' in zoo.tasks of zoo-multilabel)" in out
+    assert re.search(r"^  multilabel +families: encoder, decoder, encoder_decoder; fields: "
+                     r"text, label;", out, re.M)
+
+
+def test_installed_plugin_passes_the_conformance_kit(installed, tmp_path):
+    from plugins.testing import check_task_plugin
+    rng = random.Random(0)
+    lines = ["text\tlabel"]
+    for _ in range(300):
+        tags = [t for t in ("sport", "music") if rng.random() < 0.5]
+        words = rng.sample(["the", "news", "of", "today", "about", "a", "town"], 4)
+        words += ["goal"] * ("sport" in tags) + ["song"] * ("music" in tags)
+        rng.shuffle(words)
+        lines.append(f"{' '.join(words)}\t{'|'.join(tags)}")
+    (tmp_path / "train.tsv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "bad.tsv").write_text("text\tlabel\na goal\tsport|cooking\n")
+    report = check_task_plugin("multilabel", str(tmp_path / "train.tsv"), str(tmp_path),
+                               bad_data=str(tmp_path / "bad.tsv"))
+    assert report["bert_nano"]["signatures"] == ["serving_default", "tokenize"]
+
+
+def test_readme_walkthrough_is_the_example_plugin():
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    section = readme.split("## Write a task plugin", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    source = open(os.path.join(PACKAGE, "zoo_multilabel", "__init__.py")).read()
+    assert code == source, "README's plugin must be plugins/examples/multilabel's module"
+    assert len(code.splitlines()) < 100
