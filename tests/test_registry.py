@@ -253,18 +253,19 @@ def test_plugin_with_a_missing_dependency(isolated_plugins):
     assert "Check the spelling" not in message  # the plugin exists; its dependency does not
 
 
-@pytest.mark.parametrize("module,missing", [
-    ("no_such_plugin_pkg.tagging", "no_such_plugin_pkg"),
-    ("tasks.mlmm", "tasks.mlmm"),
-    ("no_such_plugin_module", "no_such_plugin_module"),
+@pytest.mark.parametrize("module,missing,suggestion", [
+    ("no_such_plugin_pkg.tagging", "no_such_plugin_pkg", ""),
+    ("tasks.mlmm", "tasks.mlmm", " Did you mean: tasks.mlm, tasks.mlm_nsp?"),
+    ("no_such_plugin_module", "no_such_plugin_module", ""),
 ])
-def test_misspelled_plugin_module(module, missing):
+def test_misspelled_plugin_module(module, missing, suggestion):
     with pytest.raises(PluginImportError) as error:
         load_plugins([module])
     assert str(error.value).startswith(
         f"plugin module '{module}' (from --plugins) failed to import: "
         f"ModuleNotFoundError: No module named '{missing}'. Check the spelling, and "
-        "that the package is installed or on PYTHONPATH.\nTraceback (most recent call last):")
+        f"that the package is installed or on PYTHONPATH.{suggestion}\n"
+        "Traceback (most recent call last):")
     assert isinstance(error.value.__cause__, ModuleNotFoundError)
 
 
