@@ -24,7 +24,17 @@ def build_bert(config):
     return keras_hub.models.BertBackbone(**fields)
 
 
+def parameter_count(config, vocabulary_size=30522):
+    """Parameters of a BertBackbone (for listings, without building it)."""
+    hidden, inner = config.hidden_dim, config.intermediate_dim
+    embeddings = (vocabulary_size + config.max_sequence_length + config.num_segments + 2) * hidden
+    layer = 4 * (hidden * hidden + hidden) + (hidden * inner + inner) + \
+        (inner * hidden + hidden) + 4 * hidden
+    return embeddings + config.num_layers * layer + hidden * hidden + hidden
+
+
 for _name, _config in BERT_SIZES.items():
     MODELS.register(_name, ModelSpec(
         name=_name, family=ENCODER, builder=build_bert, config=_config,
-        description=f"BERT L{_config.num_layers}/H{_config.hidden_dim}/A{_config.num_heads}"))
+        description=f"BERT L{_config.num_layers}/H{_config.hidden_dim}/A{_config.num_heads}, "
+                    f"{parameter_count(_config) / 1e6:.1f}M params at a 30,522-token vocab"))

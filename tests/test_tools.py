@@ -1,0 +1,57 @@
+"""zoo-vocab, zoo-list, the training report, and model parameter counts."""
+import dataclasses
+import json
+import subprocess
+import sys
+
+import pytest
+from absl import flags
+
+from plugins import MODELS, load_plugins
+from zoo.data.builtin import write_corpus
+from zoo.models.bert import parameter_count
+
+
+@pytest.mark.parametrize("name", ["bert_nano", "bert_tiny"])
+def test_parameter_count_matches_the_built_model(name):
+    load_plugins()
+    spec = MODELS.get(name)
+    config = dataclasses.replace(spec.config, vocabulary_size=777)
+    assert parameter_count(config, 777) == spec.builder(config).count_params()
+
+
+def test_zoo_vocab_writes_a_usable_vocab(tmp_path):
+    corpus = write_corpus(str(tmp_path / "c.txt"), 300, seed=2)
+    from zoo.cli import vocab
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["zoo-vocab", f"--train_data={corpus}", "--vocab_size=200",
+                 f"--output={tmp_path}/v.txt"])
+    vocab.main(["zoo-vocab"])
+    from zoo.data.tokenizer import TextEncoder
+    encoder = TextEncoder(str(tmp_path / "v.txt"), seq_len=16)
+    assert encoder.vocabulary[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    ids = encoder.tokenize(["the wise owl"]).to_list()[0]
+    assert encoder.unk_id not in ids
+
+
+def test_zoo_list_shows_models_tasks_and_sources():
+    out = subprocess.run([sys.executable, "-m", "zoo.cli.list"], capture_output=True,
+                         text=True, timeout=300).stdout
+    assert "bert_base      encoder          BERT L12/H768/A12, 109.5M params" in out
+    for task in ("mlm", "nsp", "mlm_nsp", "classification", "regression"):
+        assert f"  {task} " in out and f"[tasks.{task} (built-in)]" in out
+    assert "strategies: auto, one_device, mirrored" in out
+
+
+def test_report_draws_the_logs(tmp_path):
+    from zoo.report import write_report
+    with open(tmp_path / "train_log.jsonl", "w") as handle:
+        for step in (10, 20):
+            handle.write(json.dumps({"step": step, "loss": 3.0 / step, "learning_rate": 1e-3,
+                                     "tokens_per_sec": 100.0, "time": 0}) + "\n")
+    (tmp_path / "eval_log.jsonl").write_text(json.dumps({"step": 20, "loss": 0.2}) + "\n")
+    page = open(write_report(str(tmp_path))).read()
+    assert "data:image/png;base64," in page and "last evaluation" in page
+    assert (tmp_path / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(FileNotFoundError, match="has no train_log.jsonl"):
+        write_report(str(tmp_path / "missing"))

@@ -1,0 +1,45 @@
+"""zoo-vocab: trains a WordPiece vocab from data files, for `zoo-train --vocab`.
+
+    zoo-vocab --train_data='corpus/*.txt' --vocab_size=16000 --output=vocab.txt
+"""
+from absl import flags
+
+from zoo.cli import common
+
+flags.DEFINE_string("train_data", "", "Comma list / globs of files to learn the vocab from.")
+flags.DEFINE_string("output", "vocab.txt", "Vocab file to write (atomically).")
+flags.DEFINE_integer("vocab_size", 8000, "Upper bound on the vocab size.")
+flags.DEFINE_boolean("lowercase", True, "Lowercase and strip accents first.")
+flags.DEFINE_enum("text_mode", "line", ["line", "paragraph"], "How plain text splits.")
+flags.DEFINE_list("fields", ["text"], "Text fields of .tsv/.csv/.jsonl files to read.")
+
+
+def main(argv):
+    from zoo.data.files import expand_paths
+    from zoo.data.readers import check_readable, read_examples
+    from zoo.data.tokenizer import train_wordpiece_vocab
+    FLAGS = flags.FLAGS
+    if not FLAGS.train_data:
+        raise common.UsageError("--train_data is required")
+    if FLAGS.vocab_size < 10:
+        raise common.UsageError(f"--vocab_size={FLAGS.vocab_size} is too small")
+    paths = expand_paths(FLAGS.train_data)
+    fields = tuple(FLAGS.fields)
+    check_readable(paths, fields, FLAGS.text_mode)
+    examples = read_examples(paths, fields, FLAGS.text_mode)
+    texts = examples.flat_map(lambda example: tf_from_fields(example, fields))
+    vocab = train_wordpiece_vocab(texts, FLAGS.vocab_size, FLAGS.output, FLAGS.lowercase)
+    print(f"vocab: {len(vocab)} tokens from {len(paths)} file(s) -> {FLAGS.output}")
+
+
+def tf_from_fields(example, fields):
+    import tensorflow as tf
+    return tf.data.Dataset.from_tensor_slices(tf.stack([example[f] for f in fields]))
+
+
+def run():
+    common.run_app(main)
+
+
+if __name__ == "__main__":
+    run()
