@@ -31,7 +31,7 @@ def test_zoo_vocab_writes_a_usable_vocab(tmp_path):
     from zoo.data.tokenizer import TextEncoder
     encoder = TextEncoder(str(tmp_path / "v.txt"), seq_len=16)
     assert encoder.vocabulary[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    ids = encoder.tokenize(tf.constant(["the wise owl"])).to_list()[0]
+    ids = list(encoder.tokenize(tf.constant(["the wise owl"]))[0])
     assert encoder.unk_id not in ids
 
 
