@@ -8,7 +8,9 @@ Example:
     >>> logs = run_training(opts, run_config, strategy, ["a.txt"], [], warmup=30)
 """
 import json
+import math
 import os
+import signal
 import time
 
 import keras
@@ -47,7 +49,34 @@ def _format(logs):
     return " | ".join(parts)
 
 
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or Inf; the last good checkpoint is kept."""
+
+
+class Preempted(Exception):
+    """SIGTERM arrived; a checkpoint was saved at the end of the host loop."""
+
+
+def checkpoint_step(model_dir):
+    """Global step of the latest checkpoint in model_dir (0 when there is none)."""
+    latest = tf.train.latest_checkpoint(model_dir)
+    return int(latest.rsplit("-", 1)[1]) if latest else 0
+
+
+def random_states(model):
+    """The state variables of the model's Keras seed generators (dropout), in layer
+    order, so checkpoints resume the same random draws."""
+    layers = model._flatten_layers(include_self=True, recursive=True)
+    return [generator.state.value for layer in layers
+            for generator in getattr(layer, "_seed_generators", [])]
+
+
 def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps):
+    """Trains to opts.train_steps; returns the last train/eval logs ({} if nothing ran).
+
+    SIGTERM saves a checkpoint at the end of the current host loop and returns
+    {'preempted': step}; a NaN/Inf loss raises NonFiniteLossError without saving.
+    """
     keras.utils.set_random_seed(opts.seed)
     with strategy.scope():
         run = assemble(config, opts.model_dir)
@@ -59,7 +88,8 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps):
         global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
                                   aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
     train_ds = training_dataset(train_paths, run.task, opts.global_batch_size, opts.seed,
-                                opts.text_mode, opts.shuffle_buffer)
+                                opts.text_mode, opts.shuffle_buffer,
+                                start_batch=checkpoint_step(opts.model_dir))
     eval_ds = evaluation_dataset(eval_paths, run.task, opts.global_batch_size, opts.seed,
                                  opts.text_mode) if eval_paths else None
     names = metric_names(run.task, run.model, next(iter(train_ds)))
@@ -73,19 +103,30 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps):
     runner = TaskRunner(strategy, run.task, run.model, optimizer, global_step, train_ds,
                         eval_ds, names, clip_norm=opts.clip_norm)
     checkpoint = tf.train.Checkpoint(model=run.model, optimizer=optimizer,
-                                     global_step=global_step)
+                                     global_step=global_step,
+                                     random_states=random_states(run.model))
     manager = tf.train.CheckpointManager(
         checkpoint, opts.model_dir, max_to_keep=opts.keep_checkpoints,
         step_counter=global_step, checkpoint_interval=opts.checkpoint_every)
-    final = {}
+    final, last_step = {}, [checkpoint_step(opts.model_dir)]
+    terminate = []
 
     def on_train(logs):
         step = int(global_step.numpy())
         record = {k: float(v) for k, v in logs.items()}
+        if not math.isfinite(record["loss"]):
+            raise NonFiniteLossError(
+                f"the loss is {record['loss']} in steps {last_step[0] + 1}-{step}; training "
+                f"stopped. The last good checkpoint is kept: {manager.latest_checkpoint}")
+        last_step[0] = step
         final["train"] = record
         _append_json(os.path.join(opts.model_dir, "train_log.jsonl"),
                      {"step": step, "time": time.time(), **record})
         print(f"step {step}/{opts.train_steps} | {_format(record)}", flush=True)
+        if terminate:
+            path = manager.save(checkpoint_number=step, check_interval=False)
+            print(f"SIGTERM: saved {path}; run the same command to resume", flush=True)
+            raise Preempted(step)
 
     def on_eval(logs):
         step = int(global_step.numpy())
@@ -109,10 +150,16 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps):
         print(f"already trained to step {start_step} (--train_steps={opts.train_steps}); "
               "nothing to do")
         return final
-    if eval_ds is not None:
-        controller.train_and_evaluate(opts.train_steps, opts.eval_steps,
-                                      opts.eval_every or None)
-    else:
-        controller.train(opts.train_steps)
+    previous_handler = signal.signal(signal.SIGTERM, lambda *_: terminate.append(True))
+    try:
+        if eval_ds is not None:
+            controller.train_and_evaluate(opts.train_steps, opts.eval_steps,
+                                          opts.eval_every or None)
+        else:
+            controller.train(opts.train_steps)
+    except Preempted as stop:
+        return {"preempted": stop.args[0]}
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
     print(f"checkpoint: {manager.latest_checkpoint}")
     return final

@@ -193,6 +193,8 @@ def train_from_flags(opts):
     save_run_config(config, opts.model_dir)
     from zoo.loop import run_training
     logs = run_training(opts, config, strategy, train_paths, eval_paths, warmup)
+    if "preempted" in logs:
+        return logs
     if logs:
         from zoo.report import write_report
         print(f"report: {write_report(opts.model_dir)}")

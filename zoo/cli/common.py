@@ -36,7 +36,8 @@ def run_app(main):
     from zoo.data.readers import DataError
     from zoo.freezing import FreezeError
     from zoo.initialization import RestoreError
-    expected = (UsageError, RegistryError, OverrideError, DataError, FileNotFoundError,
+    from zoo.loop import NonFiniteLossError
+    expected = (NonFiniteLossError, UsageError, RegistryError, OverrideError, DataError, FileNotFoundError,
                 FileExistsError, PermissionError, PluginImportError, FreezeError, RestoreError)
 
     def guarded(argv):

@@ -13,9 +13,9 @@ import tensorflow as tf
 from zoo.data.readers import read_examples
 
 
-def _preprocessed(examples, task, batch_size, seed, drop_remainder):
-    batches = examples.batch(batch_size, drop_remainder=drop_remainder)
-    indexed = tf.data.Dataset.zip((batches, tf.data.Dataset.counter()))
+def _preprocessed(examples, task, batch_size, seed, drop_remainder, start_batch=0):
+    batches = examples.batch(batch_size, drop_remainder=drop_remainder).skip(start_batch)
+    indexed = tf.data.Dataset.zip((batches, tf.data.Dataset.counter(start=start_batch)))
     seed = tf.constant(seed, tf.int64)
     return indexed.map(
         lambda batch, index: task.preprocess(batch, seed=tf.stack([seed, index])),
@@ -24,12 +24,14 @@ def _preprocessed(examples, task, batch_size, seed, drop_remainder):
 
 
 def training_dataset(paths, task, global_batch_size, seed=0, text_mode="line",
-                     shuffle_buffer=10000):
-    """Endless, shuffled stream of global batches."""
+                     shuffle_buffer=10000, start_batch=0):
+    """Endless, shuffled stream of global batches, from batch `start_batch` on
+    (a resumed run skips the raw batches it already trained on, so it sees the
+    same data and masks as an uninterrupted run)."""
     examples = read_examples(paths, task.data_fields, text_mode)
     if shuffle_buffer > 1:
         examples = examples.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    return _preprocessed(examples.repeat(), task, global_batch_size, seed, True)
+    return _preprocessed(examples.repeat(), task, global_batch_size, seed, True, start_batch)
 
 
 def evaluation_dataset(paths, task, global_batch_size, seed=0, text_mode="line"):
