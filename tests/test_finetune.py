@@ -97,6 +97,20 @@ def test_exported_predictions_equal_eval_time_predictions(classifier, data):
     np.testing.assert_array_equal(served["label_id"].numpy(), eval_ids)
 
 
+def test_zoo_predict_prints_the_exported_labels(classifier, capsys):
+    model_dir, _ = classifier
+    from zoo.cli import predict
+    texts = ["the film was superb", "the film was awful", "a story with dull music"]
+    FLAGS.unparse_flags()
+    FLAGS(["zoo-predict", f"--export_dir={model_dir}/export", *texts])
+    predict.main(["zoo-predict", *texts])
+    printed = capsys.readouterr().out.splitlines()[-3:]
+    loaded = tf.saved_model.load(os.path.join(model_dir, "export", "1"))
+    labels = loaded.signatures["serving_default"](text=tf.constant(texts))["label"].numpy()
+    assert [line.split("\t")[0] for line in printed] == [v.decode() for v in labels]
+    assert [line.split("\t")[2] for line in printed] == texts
+
+
 def test_restore_report_lists_restored_and_new(pretrained, tmp_path, data, capsys):
     train(f"--model_dir={tmp_path}/a", "--task=classification", f"--train_data={data['train']}",
           f"--init_checkpoint={pretrained}", "--train_steps=1", "--noexport", *NANO)

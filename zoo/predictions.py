@@ -25,7 +25,8 @@ def _decode(value):
 
 
 def describe(task, texts, outputs):
-    """Readable lines for known output layouts; JSON per input otherwise."""
+    """Readable lines for known output layouts (fill-mask; label, probability,
+    text for classifiers); the text and a JSON object per input otherwise."""
     lines = []
     if {"mask_count", "top_tokens", "top_probs"} <= set(outputs):
         for row, text in enumerate(texts):
@@ -39,6 +40,9 @@ def describe(task, texts, outputs):
                     zip(outputs["top_tokens"][row][slot], outputs["top_probs"][row][slot]))
                 lines.append(f"  [MASK] #{slot + 1}: {guesses}")
         return lines
+    if {"label", "probabilities"} <= set(outputs):
+        return [f"{outputs['label'][row]}\t{max(outputs['probabilities'][row]):.3f}\t{text}"
+                for row, text in enumerate(texts)]
     for row, text in enumerate(texts):
         lines.append(f"{text}\t{json.dumps({k: v[row] for k, v in outputs.items()})}")
     return lines
