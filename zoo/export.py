@@ -89,7 +89,7 @@ def export_model(model_dir, export_dir, checkpoint=None):
         tf.saved_model.save(servable, tmp, signatures=signatures)
         extra = os.path.join(tmp, "assets.extra")
         os.makedirs(extra)
-        default_inputs = signatures["serving_default"].structured_input_signature[1]
+        default_inputs = {spec.name for spec in signatures["serving_default"].input_signature}
         write_warmup_requests(os.path.join(extra, WARMUP_FILE),
                               os.path.basename(os.path.normpath(export_dir)),
                               {k: v for k, v in run.task.warmup_inputs().items()
