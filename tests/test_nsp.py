@@ -2,7 +2,7 @@
 import json
 import os
 
-import numpy as np
+import pytest
 import tensorflow as tf
 from absl import flags
 
@@ -44,23 +44,17 @@ def test_split_sentences_on_punctuation_and_lines():
         [b"One.", b"Two!", b"Three?", b"Four"], [b"Solo"]]
 
 
-def test_joint_mlm_nsp_trains_and_exports(tmp_path):
-    data = write_corpus(str(tmp_path / "docs.txt"), 800, seed=7)
+def test_joint_mlm_nsp_loss_is_the_sum_of_its_terms(tmp_path):
+    """Training and export of mlm_nsp are covered by the conformance kit."""
+    data = write_corpus(str(tmp_path / "docs.txt"), 400, seed=7)
     model_dir = str(tmp_path / "run")
     FLAGS.unparse_flags()
     FLAGS(["zoo-train", f"--model_dir={model_dir}", "--task=mlm_nsp", f"--train_data={data}",
-           "--model=bert_nano", "--seq_len=64", "--global_batch_size=16", "--train_steps=100",
-           "--steps_per_loop=25", "--learning_rate=2e-3", "--vocab_size=300"])
-    train_from_flags(FLAGS)
+           "--model=bert_nano", "--seq_len=64", "--global_batch_size=16", "--train_steps=40",
+           "--steps_per_loop=20", "--learning_rate=2e-3", "--vocab_size=300", "--noexport"])
+    logs = train_from_flags(FLAGS)
     log = [json.loads(line) for line in open(os.path.join(model_dir, "train_log.jsonl"))]
-    assert log[-1]["loss"] < log[0]["loss"]
-    assert log[-1]["mlm"] < log[0]["mlm"] and abs(log[-1]["loss"] - log[-1]["mlm"] -
-                                                  log[-1]["nsp"]) < 1e-3
-    loaded = tf.saved_model.load(os.path.join(model_dir, "export", "1"))
-    assert set(loaded.signatures) == {"serving_default", "next_sentence", "tokenize"}
-    out = loaded.signatures["next_sentence"](text=tf.constant(["the owl sleeps ."]),
-                                             text_b=tf.constant(["the owl waits ."]))
-    assert 0.0 <= float(out["is_next_probability"][0]) <= 1.0
-    fill = loaded.signatures["serving_default"](text=tf.constant(["the [MASK] owl sleeps ."]))
-    assert fill["mask_count"].numpy().tolist() == [1]
-    assert np.isfinite(fill["top_probs"].numpy()).all()
+    assert log[-1]["mlm"] < log[0]["mlm"]
+    for record in log + [logs["train"]]:
+        assert record["loss"] == pytest.approx(record["mlm"] + record["nsp"], rel=1e-6)
+    assert 0.0 <= record["nsp_accuracy"] <= 1.0 and 0.0 < record["masked_accuracy"] < 1.0
