@@ -45,6 +45,8 @@ class TaskPlugin:
     families: ClassVar[tuple] = ()
     data_fields: ClassVar[tuple] = ("text",)
     config_class: ClassVar[type] = NoConfig
+    #: Names of the exported signatures besides `tokenize` (listed by zoo-list).
+    signature_names: ClassVar[tuple] = ("serving_default",)
 
     def __init__(self, config, encoder):
         self.config = config

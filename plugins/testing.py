@@ -97,6 +97,9 @@ def check_task_plugin(task_name, train_data, workdir, task_config="", bad_data=N
                  f"{task_name} on {model}: loss did not fall ({losses})")
         run = _check_preprocess(model_dir)
         signatures = _check_signatures(os.path.join(model_dir, "export", "1"), run.task)
+        declared = sorted(task_class.signature_names + ("tokenize",))
+        _require(signatures == declared, f"{task_name} exports {signatures} but declares "
+                 f"signature_names {declared}")
         report[model] = {"losses": losses, "signatures": signatures}
         if bad_data:
             try:

@@ -35,6 +35,7 @@ class MlmNsp(TaskPlugin):
     families = (ENCODER,)
     data_fields = ("text",)
     config_class = MlmNspConfig
+    signature_names = ("serving_default", "next_sentence")
 
     @property
     def max_predictions(self):

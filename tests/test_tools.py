@@ -35,12 +35,30 @@ def test_zoo_vocab_writes_a_usable_vocab(tmp_path):
     assert encoder.unk_id not in ids
 
 
+@pytest.mark.parametrize("kind", ["sentencepiece_unigram", "sentencepiece_bpe"])
+def test_zoo_vocab_trains_sentencepiece_models(tmp_path, kind):
+    import tensorflow_text as tf_text
+    corpus = write_corpus(str(tmp_path / "c.txt"), 300, seed=2)
+    from zoo.cli import vocab
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["zoo-vocab", f"--train_data={corpus}", "--vocab_size=120", f"--type={kind}",
+                 f"--output={tmp_path}/spm.model"])
+    vocab.main(["zoo-vocab"])
+    tokenizer = tf_text.SentencepieceTokenizer(model=open(tmp_path / "spm.model", "rb").read())
+    ids = tokenizer.tokenize(tf.constant(["the wise owl sleeps ."]))
+    assert tokenizer.detokenize(ids).numpy()[0].decode() == "the wise owl sleeps ."
+    assert int(tokenizer.vocab_size()) <= 120 and (tmp_path / "spm.vocab").exists()
+    assert tokenizer.id_to_string(4).numpy().decode() == "[MASK]"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.txt", "spm.model", "spm.vocab"]
+
+
 def test_zoo_list_shows_models_tasks_and_sources():
     out = subprocess.run([sys.executable, "-m", "zoo.cli.list"], capture_output=True,
                          text=True, timeout=300).stdout
     assert "bert_base      encoder          BERT L12/H768/A12, 109.5M params" in out
     for task in ("mlm", "nsp", "mlm_nsp", "classification", "regression"):
         assert f"  {task} " in out and f"[tasks.{task} (built-in)]" in out
+    assert "signatures: serving_default, next_sentence, tokenize;" in out
     assert "strategies: auto, one_device, mirrored" in out
 
 

@@ -21,7 +21,8 @@ def main(argv):
     for name, task in TASKS.items():
         options = ", ".join(f"{f.name}={f.default}" for f in dataclasses.fields(task.config_class))
         print(f"  {name:<14} families: {', '.join(task.families)}; fields: "
-              f"{', '.join(task.fields_for(task.config_class()))}; options: {options or 'none'}   "
+              f"{', '.join(task.fields_for(task.config_class()))}; signatures: "
+              f"{', '.join(task.signature_names + ('tokenize',))}; options: {options or 'none'}   "
               f"[{TASKS.source(name)}]")
     print(f"strategies: {', '.join(STRATEGIES)}")
 

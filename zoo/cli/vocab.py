@@ -1,6 +1,8 @@
-"""zoo-vocab: trains a WordPiece vocab from data files, for `zoo-train --vocab`.
+"""zoo-vocab: trains a WordPiece vocab (for `zoo-train --vocab`) or a
+SentencePiece model (unigram or BPE) from data files.
 
     zoo-vocab --train_data='corpus/*.txt' --vocab_size=16000 --output=vocab.txt
+    zoo-vocab --type=sentencepiece_bpe --train_data='corpus/*.txt' --output=spm.model
 """
 from absl import flags
 
@@ -9,6 +11,8 @@ from zoo.cli import common
 flags.DEFINE_string("train_data", "", "Comma list / globs of files to learn the vocab from.")
 flags.DEFINE_string("output", "vocab.txt", "Vocab file to write (atomically).")
 flags.DEFINE_integer("vocab_size", 8000, "Upper bound on the vocab size.")
+flags.DEFINE_enum("type", "wordpiece", ["wordpiece", "sentencepiece_unigram",
+                                        "sentencepiece_bpe"], "What to train.")
 flags.DEFINE_boolean("lowercase", True, "Lowercase and strip accents first.")
 flags.DEFINE_enum("text_mode", "line", ["line", "paragraph"], "How plain text splits.")
 flags.DEFINE_list("fields", ["text"], "Text fields of .tsv/.csv/.jsonl files to read.")
@@ -28,6 +32,12 @@ def main(argv):
     check_readable(paths, fields, FLAGS.text_mode)
     examples = read_examples(paths, fields, FLAGS.text_mode)
     texts = examples.flat_map(lambda example: tf_from_fields(example, fields))
+    if FLAGS.type.startswith("sentencepiece"):
+        from zoo.data.tokenizer import train_sentencepiece
+        strings = (t.decode("utf-8") for t in texts.as_numpy_iterator())
+        train_sentencepiece(strings, FLAGS.vocab_size, FLAGS.output, FLAGS.type.split("_")[1])
+        print(f"sentencepiece model from {len(paths)} file(s) -> {FLAGS.output}")
+        return
     vocab = train_wordpiece_vocab(texts, FLAGS.vocab_size, FLAGS.output, FLAGS.lowercase)
     print(f"vocab: {len(vocab)} tokens from {len(paths)} file(s) -> {FLAGS.output}")
 

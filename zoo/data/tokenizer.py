@@ -93,3 +93,43 @@ class TextEncoder:
     def id_to_token(self, ids):
         return self.tokenizer.id_to_token(ids) if isinstance(ids, int) else \
             tf.gather(tf.constant(self.vocabulary), ids)
+
+
+SENTENCEPIECE_TYPES = ("unigram", "bpe")
+
+
+def train_sentencepiece(texts, vocab_size, model_path, model_type="unigram"):
+    """Trains a SentencePiece model (unigram or BPE) from an iterable of strings
+    and writes `model_path` (and the matching `.vocab`) atomically.
+
+    The model loads in-graph with `tensorflow_text.SentencepieceTokenizer`;
+    ids 0-3 are <pad>, <unk>, <s>, </s>, and [MASK] is a user-defined piece.
+    """
+    import os
+    import shutil
+    import tempfile
+
+    import sentencepiece
+
+    if model_type not in SENTENCEPIECE_TYPES:
+        raise ValueError(f"unknown SentencePiece type '{model_type}'; choose from "
+                         f"{', '.join(SENTENCEPIECE_TYPES)}")
+    directory = os.path.dirname(os.path.abspath(model_path))
+    os.makedirs(directory, exist_ok=True)
+    workdir = tempfile.mkdtemp(dir=directory, prefix=".spm-tmp-")
+    try:
+        corpus = os.path.join(workdir, "corpus.txt")
+        with open(corpus, "w", encoding="utf-8") as handle:
+            for text in texts:
+                handle.write(text.replace("\n", " ") + "\n")
+        prefix = os.path.join(workdir, "spm")
+        sentencepiece.SentencePieceTrainer.train(
+            input=corpus, model_prefix=prefix, vocab_size=vocab_size, model_type=model_type,
+            character_coverage=1.0, pad_id=0, unk_id=1, bos_id=2, eos_id=3,
+            user_defined_symbols=[MASK], hard_vocab_limit=False, minloglevel=2)
+        vocab_path = os.path.splitext(model_path)[0] + ".vocab"
+        os.replace(prefix + ".vocab", vocab_path)
+        os.replace(prefix + ".model", model_path)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return model_path
