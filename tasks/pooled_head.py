@@ -28,7 +28,6 @@ def pooled_vector(backbone_outputs, padding_mask):
 
 class PooledHeadTask(TaskPlugin):
     """Subclasses give `head_units()`, `targets(examples)`, loss, metrics, serving outputs."""
-    data_fields = ("text", "label")
 
     @classmethod
     def fields_for(cls, config):

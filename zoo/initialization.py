@@ -88,10 +88,6 @@ def _source_backbone(path, family):
     return source.backbone
 
 
-def _short(variable):
-    return variable.path
-
-
 def check_compatible(path, family, model_config):
     """Fails early when a run to initialise from has another family or architecture."""
     kind, directory = source_kind(path)
@@ -121,17 +117,17 @@ def initialize_backbone(backbone, model, path, family, allow_partial=False):
     restored, unmatched = [], []
     for index, target in enumerate(targets):
         if index >= len(sources):
-            unmatched.append(f"{_short(target)}: not in the source")
+            unmatched.append(f"{target.path}: not in the source")
             continue
         origin = sources[index]
         if origin.path.rsplit("/", 1)[-1] != target.path.rsplit("/", 1)[-1] or \
                 tuple(origin.shape) != tuple(target.shape):
-            unmatched.append(f"{_short(target)} {tuple(target.shape)} vs source "
-                             f"{_short(origin)} {tuple(origin.shape)}")
+            unmatched.append(f"{target.path} {tuple(target.shape)} vs source "
+                             f"{origin.path} {tuple(origin.shape)}")
             continue
         target.assign(origin.value)
-        restored.append((_short(target), int(tf.size(target.value))))
-    unmatched += [f"source {_short(v)}: not in this backbone" for v in sources[len(targets):]]
+        restored.append((target.path, int(tf.size(target.value))))
+    unmatched += [f"source {v.path}: not in this backbone" for v in sources[len(targets):]]
     backbone_ids = {id(v) for v in targets}
     new = [v.path for v in model.weights if id(v) not in backbone_ids]
     report = RestoreReport(path, restored, new, unmatched)

@@ -9,7 +9,6 @@ Example:
     >>> train_from_flags(flags.FLAGS)   # after absl has parsed the zoo-train flags
 """
 import dataclasses
-import json
 import os
 import time
 
@@ -208,8 +207,3 @@ def train_from_flags(opts):
         path = export_model(opts.model_dir, export_dir)
         print(f"export: {path} ({time.time() - started:.1f}s)")
     return logs
-
-
-def dump_json(path, record):
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record, sort_keys=True) + "\n")

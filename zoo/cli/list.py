@@ -5,7 +5,6 @@
 """
 import dataclasses
 
-from absl import flags
 
 from zoo.cli import common
 
