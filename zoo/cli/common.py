@@ -11,6 +11,12 @@ from absl import app, flags, logging
 flags.DEFINE_string("model_dir", "runs/default", "Directory for checkpoints, config and logs.")
 flags.DEFINE_string("export_dir", "", "Export base directory (zoo-predict: or one version "
                     "directory); empty: <model_dir>/export.")
+flags.DEFINE_string("train_data", "", "Comma list / globs of training files (zoo-train: "
+                    "empty trains on the built-in corpus).")
+flags.DEFINE_enum("text_mode", "line", ["line", "paragraph"],
+                  "Plain text: one document per line, or blank-line separated paragraphs.")
+flags.DEFINE_integer("vocab_size", 8000, "Size of a vocab trained from the data.")
+flags.DEFINE_boolean("lowercase", True, "Lowercase and strip accents before WordPiece.")
 flags.DEFINE_list("plugins", [], "Extra modules that register models or tasks (pkg.module).")
 
 FLAGS = flags.FLAGS

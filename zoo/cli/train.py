@@ -13,13 +13,8 @@ flags.DEFINE_string("model", "bert_tiny", "Registered model name (see zoo-list).
 flags.DEFINE_string("task", "mlm", "Registered task name (see zoo-list).")
 flags.DEFINE_string("model_overrides", "", "Preset fields to change, e.g. num_layers=6,dropout=0.")
 flags.DEFINE_string("task_config", "", "Task options, e.g. mask_rate=0.2.")
-flags.DEFINE_string("train_data", "", "Comma list / globs of training files; empty: built-in corpus.")
 flags.DEFINE_string("eval_data", "", "Comma list / globs of evaluation files.")
-flags.DEFINE_enum("text_mode", "line", ["line", "paragraph"],
-                  "Plain text: one document per line, or blank-line separated paragraphs.")
 flags.DEFINE_string("vocab", "", "WordPiece vocab file; empty: train one from --train_data.")
-flags.DEFINE_integer("vocab_size", 8000, "Size of a vocab trained from the data.")
-flags.DEFINE_boolean("lowercase", True, "Lowercase and strip accents before WordPiece.")
 flags.DEFINE_string("init_checkpoint", "", "Backbone weights from a pretraining model_dir, "
                     "checkpoint or keras-hub preset dir (only when --model_dir has no checkpoint).")
 flags.DEFINE_boolean("allow_partial_restore", False, "Train even if some backbone weights "

@@ -8,13 +8,9 @@ from absl import flags
 
 from zoo.cli import common
 
-flags.DEFINE_string("train_data", "", "Comma list / globs of files to learn the vocab from.")
 flags.DEFINE_string("output", "vocab.txt", "Vocab file to write (atomically).")
-flags.DEFINE_integer("vocab_size", 8000, "Upper bound on the vocab size.")
 flags.DEFINE_enum("type", "wordpiece", ["wordpiece", "sentencepiece_unigram",
                                         "sentencepiece_bpe"], "What to train.")
-flags.DEFINE_boolean("lowercase", True, "Lowercase and strip accents first.")
-flags.DEFINE_enum("text_mode", "line", ["line", "paragraph"], "How plain text splits.")
 flags.DEFINE_list("fields", ["text"], "Text fields of .tsv/.csv/.jsonl files to read.")
 
 
