@@ -71,6 +71,12 @@ def corrupt_tokens(token_ids, positions, weights, config, mask_id, vocab_size, s
     return tf.tensor_scatter_nd_add(token_ids, indices, delta), original
 
 
+def prediction_slots(config, seq_len):
+    """Masked positions per row the head sees: `max_predictions`, or enough for
+    `mask_rate` of a full row."""
+    return config.max_predictions or max(1, math.ceil(seq_len * config.mask_rate))
+
+
 def mask_tokens(token_ids, encoder, config, max_predictions, seed):
     """Dynamic masking of encoded ids: returns (masked_ids, positions, labels, weights)."""
     choose_seed, corrupt_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
@@ -128,8 +134,7 @@ class MaskedLM(TaskPlugin):
 
     @property
     def max_predictions(self):
-        return self.config.max_predictions or max(
-            1, math.ceil(self.encoder.seq_len * self.config.mask_rate))
+        return prediction_slots(self.config, self.encoder.seq_len)
 
     def preprocess(self, examples, seed=None):
         token_ids, segment_ids, padding_mask = self.encoder.encode(examples["text"])

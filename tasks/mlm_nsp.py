@@ -9,15 +9,14 @@ Example:
     zoo-train --model=bert_mini --task=mlm_nsp --text_mode=paragraph --train_data=docs.txt
 """
 import dataclasses
-import math
 
 import keras
 import tensorflow as tf
 
 from plugins import TASKS, TaskPlugin
 from plugins.task import ENCODER
-from tasks.mlm import (encoder_inputs, fill_mask_signature, mask_tokens, masked_lm_logits,
-                       MlmConfig)
+from tasks.mlm import (MlmConfig, encoder_inputs, fill_mask_signature, mask_tokens,
+                       masked_lm_logits, prediction_slots)
 from tasks.nsp import IS_NEXT, sentence_pairs
 from tasks.pooled_head import pooled_vector
 from zoo.losses import accuracy_sum, sparse_cross_entropy_sum
@@ -37,11 +36,6 @@ class MlmNsp(TaskPlugin):
     config_class = MlmNspConfig
     signature_names = ("serving_default", "next_sentence")
 
-    @property
-    def max_predictions(self):
-        return self.config.max_predictions or max(
-            1, math.ceil(self.encoder.seq_len * self.config.mask_rate))
-
     def preprocess(self, examples, seed=None):
         seed = tf.constant([0, 0], tf.int64) if seed is None else seed
         pair_seed, mask_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
@@ -49,7 +43,8 @@ class MlmNsp(TaskPlugin):
                                                    self.config.next_rate)
         token_ids, segment_ids, padding_mask = self.encoder.encode(first, second)
         masked_ids, positions, mlm_labels, mlm_weights = mask_tokens(
-            token_ids, self.encoder, self.config, self.max_predictions, mask_seed)
+            token_ids, self.encoder, self.config,
+            prediction_slots(self.config, self.encoder.seq_len), mask_seed)
         features = {"token_ids": masked_ids, "segment_ids": segment_ids,
                     "padding_mask": padding_mask, "mask_positions": positions}
         labels = {"mlm": mlm_labels, "nsp": nsp_labels}
