@@ -6,8 +6,9 @@ model FLOP/s and the input pipeline's own rate. Figures only; nothing asserts.
 
 Model FLOPs per token follow the PaLM paper (Chowdhery et al. 2022, app. B):
 6*N + 12*L*H*S, with N the non-embedding parameters, L layers, H the hidden
-size and S the padded sequence width of the batch; the MLM head adds its
-projection (6*H*V per masked token), counted separately.
+size and S the mean padded width of the batches. The task head (for MLM, the 6*H*V
+projection per masked token) is not counted, nor is the difference between
+the mean width and sum(S^2)/sum(S) when widths vary.
 
 Example:
     python benchmarks/train_throughput.py --model=bert_tiny --data=builtin --steps=30
@@ -16,6 +17,7 @@ Example:
 """
 import os
 import random
+import shutil
 import tempfile
 import time
 
@@ -53,6 +55,10 @@ def _data_file(workdir):
 
 def main(argv):
     del argv
+    if FLAGS.cpu_replicas > 1 and FLAGS.strategy != "mirrored":
+        raise app.UsageError("--cpu_replicas needs --strategy=mirrored")
+    if FLAGS.global_batch_size % FLAGS.cpu_replicas:
+        raise app.UsageError("--global_batch_size must be divisible by --cpu_replicas")
     from zoo.distribute import create_strategy, split_cpu
     split_cpu(FLAGS.cpu_replicas)
     import dataclasses
@@ -116,6 +122,7 @@ def main(argv):
     print(f"model FLOP/s         {flops_per_token * tokens_per_sec / 1e9:,.2f} GFLOP/s "
           "(PaLM: 6*N_non_embedding + 12*L*H*S per padded token; head excluded)")
     print(f"input pipeline       {pipeline_rate:,.1f} batches/s alone")
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
