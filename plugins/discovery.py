@@ -14,8 +14,9 @@ import importlib
 import importlib.metadata
 import traceback
 
-BUILTIN_MODULES = ("zoo.models.bert", "tasks.mlm", "tasks.nsp", "tasks.mlm_nsp",
-                   "tasks.classification", "tasks.regression")
+BUILTIN_MODULES = ("zoo.models.bert", "zoo.models.gpt", "zoo.models.t5", "tasks.mlm",
+                   "tasks.nsp", "tasks.mlm_nsp", "tasks.classification", "tasks.regression",
+                   "tasks.clm")
 
 _loaded = []  # (module name, source) in load order
 

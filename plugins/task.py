@@ -44,6 +44,8 @@ class TaskPlugin:
     name: ClassVar[str] = ""
     families: ClassVar[tuple] = ()
     data_fields: ClassVar[tuple] = ("text",)
+    #: Fields whose text trains the run's vocabulary (when one is trained).
+    text_fields: ClassVar[tuple] = ("text", "text_b")
     config_class: ClassVar[type] = NoConfig
     #: Names of the exported signatures besides `tokenize` (listed by zoo-list).
     signature_names: ClassVar[tuple] = ("serving_default",)
@@ -74,6 +76,12 @@ class TaskPlugin:
             cls.check_row.__func__ is not TaskPlugin.check_row.__func__
 
     # -- input --------------------------------------------------------
+    def example_stream(self, examples):
+        """Maps the dataset of raw examples to the elements that are batched
+        and passed to `preprocess` (default: unchanged). Causal LM packs
+        documents into rows of token ids here."""
+        return examples
+
     def preprocess(self, examples, seed=None):
         """Maps a batch of raw examples (dict of 1-D string tensors, keyed by
         `data_fields`) to `(features, labels, weights)`, in pure TF ops.

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from tasks.mlm import MaskedLM, MlmConfig, choose_mask_positions, corrupt_tokens
 from zoo.data.builtin import generate_lines
-from zoo.data.tokenizer import SPECIAL_TOKENS, TextEncoder, read_vocab, train_wordpiece_vocab
+from zoo.data.tokenizer import SPECIAL_TOKENS, WordPieceEncoder, read_vocab, train_wordpiece_vocab
 
 #: A hand-written vocab, so token ids are known exactly.
 TINY_VOCAB = list(SPECIAL_TOKENS) + ["the", "cat", "sat", "on", "mat", "##s", "."]
@@ -37,7 +37,7 @@ def trained(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def encoder(trained):
-    return TextEncoder(trained[0], seq_len=48)
+    return WordPieceEncoder(trained[0], seq_len=48)
 
 
 # -- vocab ------------------------------------------------------------------------
@@ -68,7 +68,7 @@ def test_vocab_without_mask_is_rejected(tmp_path):
                                 "must each be on a line of their own")
     path = write_vocab(tmp_path / "v2.txt", ["[PAD]", "[CLS] [UNK]", "[SEP]", " [MASK]"])
     with pytest.raises(ValueError) as error:
-        TextEncoder(path, seq_len=8)
+        WordPieceEncoder(path, seq_len=8)
     assert str(error.value) == (f"vocab file '{path}' lacks the special tokens [UNK], [CLS], "
                                 "[MASK]; they must each be on a line of their own")
 
@@ -81,7 +81,7 @@ def test_read_vocab_drops_trailing_blank_lines(tmp_path):
 # -- encoding -----------------------------------------------------------------------
 
 def test_encode_single_texts(tiny_vocab):
-    encoder = TextEncoder(tiny_vocab, seq_len=32)
+    encoder = WordPieceEncoder(tiny_vocab, seq_len=32)
     assert encoder.special_ids == (PAD, UNK, CLS, SEP, MASK) and encoder.vocabulary_size == 12
     ids, segments, mask = encoder.encode(tf.constant(["The cat SAT", "cats on the mat .",
                                                       "the dog [MASK]"]))
@@ -102,7 +102,7 @@ def test_encode_single_texts(tiny_vocab):
     (1, 20, False, 20),   # no trimming: always seq_len
 ])
 def test_encode_width_is_a_multiple_of_8(tiny_vocab, words, seq_len, trim, width):
-    encoder = TextEncoder(tiny_vocab, seq_len=seq_len, trim_padding=trim)
+    encoder = WordPieceEncoder(tiny_vocab, seq_len=seq_len, trim_padding=trim)
     ids, _, mask = encoder.encode(tf.constant(["the " * words, "cat"]))
     assert ids.shape == mask.shape == (2, width)
     tokens = min(words + 2, seq_len)
@@ -112,7 +112,7 @@ def test_encode_width_is_a_multiple_of_8(tiny_vocab, words, seq_len, trim, width
 
 
 def test_encode_pairs(tiny_vocab):
-    encoder = TextEncoder(tiny_vocab, seq_len=32)
+    encoder = WordPieceEncoder(tiny_vocab, seq_len=32)
     ids, segments, mask = encoder.encode(tf.constant(["the cat", "mat"]),
                                          tf.constant(["sat on the mat", "cat"]))
     np.testing.assert_array_equal(ids, [[CLS, THE, CAT, SEP, SAT, ON, THE, MAT, SEP] +

@@ -28,8 +28,8 @@ def test_zoo_vocab_writes_a_usable_vocab(tmp_path):
     flags.FLAGS(["zoo-vocab", f"--train_data={corpus}", "--vocab_size=200",
                  f"--output={tmp_path}/v.txt"])
     vocab.main(["zoo-vocab"])
-    from zoo.data.tokenizer import TextEncoder
-    encoder = TextEncoder(str(tmp_path / "v.txt"), seq_len=16)
+    from zoo.data.tokenizer import WordPieceEncoder
+    encoder = WordPieceEncoder(str(tmp_path / "v.txt"), seq_len=16)
     assert encoder.vocabulary[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     ids = list(encoder.tokenize(tf.constant(["the wise owl"]))[0])
     assert encoder.unk_id not in ids

@@ -11,6 +11,7 @@ import dataclasses
 import os
 
 from plugins import MODELS, TASKS
+from zoo.data.encoders import load_encoder
 from zoo.data.tokenizer import TextEncoder
 
 
@@ -31,8 +32,8 @@ def resolve_task(config):
 def assemble(config, model_dir):
     """Creates encoder, task and model (call inside `strategy.scope()` to train)."""
     spec = MODELS.get(config.model)
-    encoder = TextEncoder(os.path.join(model_dir, config.vocab_file), config.seq_len,
-                          lowercase=config.lowercase)
+    encoder = load_encoder(config.tokenizer, os.path.join(model_dir, config.vocab_file),
+                           config.seq_len, config.lowercase, config.family)
     task_class, task_config = resolve_task(config)
     task = task_class(task_config, encoder)
     model_config = type(spec.config)(**config.model_config)

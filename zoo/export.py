@@ -67,7 +67,8 @@ class _Servable(tf.Module):
     def __init__(self, model, vocab_path):
         super().__init__()
         self.model = model
-        self.vocab = tf.saved_model.Asset(vocab_path)
+        if vocab_path:  # the tokenizer file travels with the export
+            self.vocab = tf.saved_model.Asset(vocab_path)
 
 
 def export_model(model_dir, export_dir, checkpoint=None):

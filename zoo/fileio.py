@@ -54,3 +54,18 @@ def check_writable_dir(path, what):
         raise PermissionError(f"cannot create {what} '{path}': {error.strerror}") from None
     if not os.access(path, os.W_OK | os.X_OK):
         raise PermissionError(f"{what} '{path}' is not writable")
+
+
+def atomic_copy(source, path):
+    """Copies a file to `path` through a temporary name (e.g. a tokenizer model)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.tmp-")
+    os.close(fd)
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise

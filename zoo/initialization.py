@@ -58,6 +58,8 @@ def source_kind(path):
 def source_vocab(path):
     """The vocab file that belongs to an init source."""
     kind, directory = source_kind(path)
+    if kind == "run" and not load_run_config(directory).vocab_file:
+        return ""  # byte tokenizer: no file
     candidates = [os.path.join(directory, load_run_config(directory).vocab_file)] \
         if kind == "run" else [os.path.join(directory, "assets", "tokenizer", name)
                                for name in ("vocabulary.txt", "vocab.txt")]

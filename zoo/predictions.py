@@ -40,6 +40,10 @@ def describe(task, texts, outputs):
                     zip(outputs["top_tokens"][row][slot], outputs["top_probs"][row][slot]))
                 lines.append(f"  [MASK] #{slot + 1}: {guesses}")
         return lines
+    for name in ("completion", "translation"):
+        if name in outputs:  # generative tasks: the prompt and what was generated
+            return [f"{text}{outputs[name][row]}" if name == "completion" else
+                    f"{text}\t{outputs[name][row]}" for row, text in enumerate(texts)]
     if {"label", "probabilities"} <= set(outputs):
         return [f"{outputs['label'][row]}\t{max(outputs['probabilities'][row]):.3f}\t{text}"
                 for row, text in enumerate(texts)]

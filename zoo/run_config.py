@@ -20,7 +20,7 @@ CONFIG_FILE = "config.json"
 VOCAB_FILE = "vocab.txt"
 #: Fields that must not change when a model_dir is resumed.
 FROZEN_FIELDS = ("model", "family", "model_config", "task", "task_config", "seq_len",
-                 "lowercase", "vocab_file")
+                 "lowercase", "tokenizer", "vocab_file")
 
 
 @dataclasses.dataclass
@@ -32,7 +32,8 @@ class RunConfig:
     task_config: dict
     seq_len: int
     lowercase: bool = True
-    vocab_file: str = VOCAB_FILE
+    tokenizer: str = "wordpiece"  # a kind of zoo.data.encoders.TOKENIZERS
+    vocab_file: str = VOCAB_FILE  # in model_dir; empty for byte tokenizers
     data_fields: tuple = ("text",)
     text_mode: str = "line"
     training: dict = dataclasses.field(default_factory=dict)

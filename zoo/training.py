@@ -18,8 +18,7 @@ from zoo.data.files import expand_paths
 from zoo.data.readers import check_readable, iter_rows, read_examples
 from zoo.distribute import create_strategy, split_cpu
 from zoo.fileio import check_writable_dir
-from zoo.run_config import (VOCAB_FILE, RunConfig, config_differences, load_run_config,
-                            save_run_config)
+from zoo.run_config import RunConfig, config_differences, load_run_config, save_run_config
 
 
 def _resolve_config(opts):
@@ -45,11 +44,32 @@ def _resolve_config(opts):
     task_config = apply_overrides(task_class.config_class(), opts.task_config)
     config.task_config = dataclasses.asdict(task_config)
     config.data_fields = tuple(task_class.fields_for(task_config))
+    _resolve_tokenizer(opts, config)
     resolve_task(config)
     if opts.init_checkpoint and not opts.allow_partial_restore:
         from zoo.initialization import check_compatible
         check_compatible(opts.init_checkpoint, spec.family, config.model_config)
     return config
+
+
+def _resolve_tokenizer(opts, config):
+    """Sets the run's tokenizer kind and file: --tokenizer, or (auto) the one of
+    --init_checkpoint's run, or the family's default."""
+    from zoo.data.encoders import VOCAB_FILES, resolve_kind
+    kind = opts.tokenizer
+    if opts.init_checkpoint:
+        from zoo.initialization import source_kind
+        source, directory = source_kind(opts.init_checkpoint)
+        inherited = load_run_config(directory).tokenizer if source == "run" else "wordpiece"
+        if kind not in ("auto", inherited):
+            raise UsageError(f"--tokenizer={kind} differs from the '{inherited}' tokenizer of "
+                             f"--init_checkpoint={opts.init_checkpoint}")
+        kind = inherited
+    try:
+        config.tokenizer = resolve_kind(kind, config.family)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    config.vocab_file = VOCAB_FILES[config.tokenizer]
 
 
 def _rows(paths, fields, text_mode):
@@ -90,30 +110,45 @@ def _write_builtin_corpus(model_dir):
 
 
 def _prepare_vocab(opts, config, train_paths):
-    from zoo.data.tokenizer import read_vocab, train_wordpiece_vocab
-    from zoo.fileio import atomic_write_text
-    path = os.path.join(opts.model_dir, VOCAB_FILE)
+    """Puts the run's tokenizer file in model_dir: kept on resume, copied from
+    --vocab or --init_checkpoint, or trained from the training texts. Returns
+    the vocabulary size."""
+    from zoo.data.encoders import load_encoder, texts_of, train_tokenizer
+    from zoo.fileio import atomic_copy
+
+    def load(path):
+        return load_encoder(config.tokenizer, path, config.seq_len, config.lowercase,
+                            config.family)
+    if not config.vocab_file:
+        return load("").vocabulary_size
+    path = os.path.join(opts.model_dir, config.vocab_file)
     if os.path.exists(path):
-        if opts.vocab and read_vocab(opts.vocab) != read_vocab(path):
+        if opts.vocab and load(opts.vocab).vocabulary != load(path).vocabulary:
             raise UsageError(f"--vocab={opts.vocab} differs from the vocab this model_dir "
                              f"was trained with ({path})")
-        return path
+        return load(path).vocabulary_size
     given = opts.vocab
     if not given and opts.init_checkpoint:
         from zoo.initialization import source_vocab
         given = source_vocab(opts.init_checkpoint)
         print(f"vocab: {given} (from --init_checkpoint)")
     if given:
-        atomic_write_text(path, "\n".join(read_vocab(given)) + "\n")
-        return path
-    print(f"training a WordPiece vocab of up to {opts.vocab_size} tokens from "
+        try:
+            load(given)
+        except (ValueError, OSError) as error:
+            raise UsageError(f"--vocab={given} is not a usable {config.tokenizer} "
+                             f"vocabulary: {error}") from None
+        atomic_copy(given, path)
+        return load(path).vocabulary_size
+    print(f"training a {config.tokenizer} vocab of up to {opts.vocab_size} tokens from "
           f"{len(train_paths)} file(s)...")
-    fields = config.data_fields
-    texts = read_examples(train_paths, fields, opts.text_mode).map(
-        lambda example: [example[f] for f in fields if f in ("text", "text_b")][0])
-    vocab = train_wordpiece_vocab(texts, opts.vocab_size, path, lowercase=opts.lowercase)
-    print(f"vocab: {len(vocab)} tokens -> {path}")
-    return path
+    from plugins import TASKS
+    fields = [f for f in config.data_fields if f in TASKS.get(config.task).text_fields]
+    texts = texts_of(read_examples(train_paths, config.data_fields, opts.text_mode), fields)
+    size = train_tokenizer(config.tokenizer, texts, opts.vocab_size, path, opts.lowercase,
+                           config.family)
+    print(f"vocab: {size} tokens -> {path}")
+    return size
 
 
 def _check_resume(opts, config):
@@ -176,10 +211,9 @@ def train_from_flags(opts):
         train_paths, eval_paths = _write_builtin_corpus(opts.model_dir)
     check_readable(train_paths + eval_paths, config.data_fields, opts.text_mode)
     _check_task_rows(config, train_paths, eval_paths)
-    vocab_path = _prepare_vocab(opts, config, train_paths)
+    vocabulary_size = _prepare_vocab(opts, config, train_paths)
     if config.model_config.get("vocabulary_size") == 0:
-        from zoo.data.tokenizer import read_vocab
-        config.model_config["vocabulary_size"] = len(read_vocab(vocab_path))
+        config.model_config["vocabulary_size"] = vocabulary_size
     _check_resume(opts, config)
     warmup = opts.warmup_steps if opts.warmup_steps >= 0 else opts.train_steps // 10
     config.training = {

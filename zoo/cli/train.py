@@ -14,7 +14,12 @@ flags.DEFINE_string("task", "mlm", "Registered task name (see zoo-list).")
 flags.DEFINE_string("model_overrides", "", "Preset fields to change, e.g. num_layers=6,dropout=0.")
 flags.DEFINE_string("task_config", "", "Task options, e.g. mask_rate=0.2.")
 flags.DEFINE_string("eval_data", "", "Comma list / globs of evaluation files.")
-flags.DEFINE_string("vocab", "", "WordPiece vocab file; empty: train one from --train_data.")
+flags.DEFINE_string("tokenizer", "auto", "wordpiece, sentencepiece_unigram, sentencepiece_bpe, "
+                    "char or byte; auto: that of --init_checkpoint, else wordpiece for "
+                    "encoders, sentencepiece_bpe for decoders, sentencepiece_unigram for "
+                    "encoder-decoders.")
+flags.DEFINE_string("vocab", "", "Tokenizer file (vocab.txt, spm.model, chars.json); empty: "
+                    "train one from --train_data.")
 flags.DEFINE_string("init_checkpoint", "", "Backbone weights from a pretraining model_dir, "
                     "checkpoint or keras-hub preset dir (only when --model_dir has no checkpoint).")
 flags.DEFINE_boolean("allow_partial_restore", False, "Train even if some backbone weights "
@@ -28,6 +33,10 @@ flags.DEFINE_integer("warmup_steps", -1, "Linear warmup steps; -1: 10% of --trai
 flags.DEFINE_enum("decay", "linear", ["linear", "cosine", "constant"], "Decay after warmup.")
 flags.DEFINE_float("weight_decay", 0.01, "AdamW weight decay.")
 flags.DEFINE_float("clip_norm", 1.0, "Global gradient norm clip; 0 disables.")
+flags.DEFINE_enum("nan_policy", "stop", ["stop", "skip"], "A NaN/Inf loss: stop training, or "
+                  "skip that step's update (counted; see --max_skipped_steps).")
+flags.DEFINE_integer("max_skipped_steps", 10, "--nan_policy=skip: stop once more steps than "
+                     "this were skipped in the run.")
 flags.DEFINE_integer("eval_every", 0, "Evaluate every N steps (0: only at the end).")
 flags.DEFINE_integer("eval_steps", -1, "Batches per evaluation; -1: the whole --eval_data.")
 flags.DEFINE_integer("steps_per_loop", 50, "Steps per host loop (one progress line each).")

@@ -1,5 +1,5 @@
-"""zoo-vocab: trains a WordPiece vocab (for `zoo-train --vocab`) or a
-SentencePiece model (unigram or BPE) from data files.
+"""zoo-vocab: trains a WordPiece vocab (for `zoo-train --vocab`), a
+SentencePiece model (unigram or BPE) or a character vocabulary from data files.
 
     zoo-vocab --train_data='corpus/*.txt' --vocab_size=16000 --output=vocab.txt
     zoo-vocab --type=sentencepiece_bpe --train_data='corpus/*.txt' --output=spm.model
@@ -10,14 +10,14 @@ from zoo.cli import common
 
 flags.DEFINE_string("output", "vocab.txt", "Vocab file to write (atomically).")
 flags.DEFINE_enum("type", "wordpiece", ["wordpiece", "sentencepiece_unigram",
-                                        "sentencepiece_bpe"], "What to train.")
+                                        "sentencepiece_bpe", "char"], "What to train.")
 flags.DEFINE_list("fields", ["text"], "Text fields of .tsv/.csv/.jsonl files to read.")
 
 
 def main(argv):
     from zoo.data.files import expand_paths
     from zoo.data.readers import check_readable, read_examples
-    from zoo.data.tokenizer import train_wordpiece_vocab
+    from zoo.data.encoders import texts_of, train_tokenizer
     FLAGS = flags.FLAGS
     if not FLAGS.train_data:
         raise common.UsageError("--train_data is required")
@@ -27,20 +27,9 @@ def main(argv):
     fields = tuple(FLAGS.fields)
     check_readable(paths, fields, FLAGS.text_mode)
     examples = read_examples(paths, fields, FLAGS.text_mode)
-    texts = examples.flat_map(lambda example: tf_from_fields(example, fields))
-    if FLAGS.type.startswith("sentencepiece"):
-        from zoo.data.tokenizer import train_sentencepiece
-        strings = (t.decode("utf-8") for t in texts.as_numpy_iterator())
-        train_sentencepiece(strings, FLAGS.vocab_size, FLAGS.output, FLAGS.type.split("_")[1])
-        print(f"sentencepiece model from {len(paths)} file(s) -> {FLAGS.output}")
-        return
-    vocab = train_wordpiece_vocab(texts, FLAGS.vocab_size, FLAGS.output, FLAGS.lowercase)
-    print(f"vocab: {len(vocab)} tokens from {len(paths)} file(s) -> {FLAGS.output}")
-
-
-def tf_from_fields(example, fields):
-    import tensorflow as tf
-    return tf.data.Dataset.from_tensor_slices(tf.stack([example[f] for f in fields]))
+    texts = texts_of(examples, fields)
+    size = train_tokenizer(FLAGS.type, texts, FLAGS.vocab_size, FLAGS.output, FLAGS.lowercase)
+    print(f"{FLAGS.type} vocab: {size} tokens from {len(paths)} file(s) -> {FLAGS.output}")
 
 
 def run():

@@ -31,10 +31,11 @@ def training_dataset(paths, task, global_batch_size, seed=0, text_mode="line",
     examples = read_examples(paths, task.data_fields, text_mode)
     if shuffle_buffer > 1:
         examples = examples.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    return _preprocessed(examples.repeat(), task, global_batch_size, seed, True, start_batch)
+    return _preprocessed(task.example_stream(examples.repeat()), task, global_batch_size, seed,
+                         True, start_batch)
 
 
 def evaluation_dataset(paths, task, global_batch_size, seed=0, text_mode="line"):
     """One pass over the files, in order, the last batch possibly partial."""
-    examples = read_examples(paths, task.data_fields, text_mode)
+    examples = task.example_stream(read_examples(paths, task.data_fields, text_mode))
     return _preprocessed(examples, task, global_batch_size, seed + 1, False)

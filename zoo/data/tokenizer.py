@@ -1,8 +1,13 @@
-"""In-graph WordPiece tokenization (keras-hub on tensorflow-text) and vocab training.
+"""Text encoders: in-graph tokenization (keras-hub on tensorflow-text), packing,
+detokenization, and WordPiece vocab training.
+
+`TextEncoder` is the interface every tokenizer kind implements (WordPiece
+here; SentencePiece in `zoo.data.sentencepiece`; characters and bytes in
+`zoo.data.chars`); `zoo.data.encoders.load_encoder` picks one by name.
 
 Example:
     >>> vocab = train_wordpiece_vocab(texts_dataset, vocab_size=8000, path="run/vocab.txt")
-    >>> encoder = TextEncoder("run/vocab.txt", seq_len=128)
+    >>> encoder = WordPieceEncoder("run/vocab.txt", seq_len=128)
     >>> ids, segments, mask = encoder.encode(tf.constant(["hello world"]))
     >>> ids.shape
     TensorShape([1, 128])
@@ -14,17 +19,24 @@ from zoo.fileio import atomic_write_text
 
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
 SPECIAL_TOKENS = (PAD, UNK, CLS, SEP, MASK)
+#: Sentinel tokens added to vocabularies of encoder-decoder runs (span corruption).
+NUM_SENTINELS = 100
 
 
-def train_wordpiece_vocab(texts, vocab_size, path, lowercase=True):
+def sentinel_token(index):
+    return f"<extra_id_{index}>"
+
+
+def train_wordpiece_vocab(texts, vocab_size, path, lowercase=True, extra_tokens=()):
     """Learns a WordPiece vocab from a dataset of strings and writes it atomically.
 
-    Returns the list of tokens; special tokens come first ([PAD] is id 0).
+    Returns the list of tokens; special tokens (then `extra_tokens`, e.g.
+    sentinels) come first ([PAD] is id 0).
     """
     batched = texts.batch(1024).prefetch(tf.data.AUTOTUNE)
     vocab = keras_hub.tokenizers.compute_word_piece_vocabulary(
-        batched, vocabulary_size=vocab_size, lowercase=lowercase,
-        strip_accents=lowercase, reserved_tokens=list(SPECIAL_TOKENS))
+        batched, vocabulary_size=vocab_size + len(extra_tokens), lowercase=lowercase,
+        strip_accents=lowercase, reserved_tokens=list(SPECIAL_TOKENS) + list(extra_tokens))
     atomic_write_text(path, "\n".join(vocab) + "\n")
     return vocab
 
@@ -44,26 +56,37 @@ def read_vocab(path):
 class TextEncoder:
     """Tokenizes and packs raw strings into fixed-length id tensors, in graph.
 
+    Subclasses set `vocabulary` (id -> token string) and implement `tokenize`
+    (1-D strings -> ragged int32 ids) and `_detokenize_ragged`. The special
+    ids are looked up by token name: `special_tokens` gives the names of
+    (pad, unk, bos/cls, eos/sep, mask); mask may be absent (None). Sentinel
+    tokens `<extra_id_N>` (span corruption) are found when present.
+
     `encode` maps one or two 1-D string tensors to `(token_ids, segment_ids,
     padding_mask)`, each int32 of shape [batch, width]:
     `[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]`, truncated round-robin. With
     `trim_padding` the width is that of the batch's longest row (rounded up to
     a multiple of 8) instead of seq_len.
     """
+    kind = ""
 
-    def __init__(self, vocab_path, seq_len, lowercase=True, trim_padding=True):
+    def __init__(self, vocabulary, seq_len, special_tokens=SPECIAL_TOKENS, trim_padding=True,
+                 vocab_path=""):
+        self.vocabulary = list(vocabulary)
         self.vocab_path = vocab_path
-        self.trim_padding = trim_padding
-        self.vocabulary = read_vocab(vocab_path)
         self.seq_len = seq_len
-        self.lowercase = lowercase
-        self.tokenizer = keras_hub.tokenizers.WordPieceTokenizer(
-            vocabulary=self.vocabulary, lowercase=lowercase, strip_accents=lowercase,
-            special_tokens=list(SPECIAL_TOKENS), special_tokens_in_strings=True)
+        self.trim_padding = trim_padding
         ids = {token: i for i, token in enumerate(self.vocabulary)}
-        self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id = (
-            ids[t] for t in SPECIAL_TOKENS)
-        self.special_ids = (self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id)
+        pad, unk, bos, eos, mask = special_tokens
+        self.pad_id, self.unk_id, self.cls_id, self.sep_id = (ids[t] for t in (pad, unk, bos, eos))
+        self.mask_id = ids.get(mask)
+        self.bos_id, self.eos_id = self.cls_id, self.sep_id
+        self.special_ids = tuple(i for i in (self.pad_id, self.unk_id, self.cls_id, self.sep_id,
+                                             self.mask_id) if i is not None)
+        sentinels = []
+        while sentinel_token(len(sentinels)) in ids:
+            sentinels.append(ids[sentinel_token(len(sentinels))])
+        self.sentinel_ids = tuple(sentinels)
         self.packer = keras_hub.layers.MultiSegmentPacker(
             sequence_length=seq_len, start_value=self.cls_id, end_value=self.sep_id,
             pad_value=self.pad_id)
@@ -74,7 +97,20 @@ class TextEncoder:
 
     def tokenize(self, texts):
         """1-D strings -> ragged int32 ids, no special tokens added."""
-        return self.tokenizer(texts)
+        raise NotImplementedError
+
+    def _detokenize_ragged(self, ids):
+        raise NotImplementedError
+
+    def detokenize(self, ids):
+        """Ids ([batch, length], dense or ragged) -> 1-D strings; special and
+        sentinel ids are left out."""
+        ids = tf.cast(ids, tf.int32)
+        if not isinstance(ids, tf.RaggedTensor):
+            ids = tf.RaggedTensor.from_tensor(ids)
+        dropped = tf.constant(self.special_ids + self.sentinel_ids, tf.int32)
+        keep = tf.reduce_all(ids[..., None] != dropped, axis=-1)
+        return self._detokenize_ragged(tf.ragged.boolean_mask(ids, keep))
 
     def encode(self, texts, pair_texts=None):
         segments = (self.tokenize(texts),) if pair_texts is None else (
@@ -91,45 +127,27 @@ class TextEncoder:
         return token_ids, segment_ids, padding_mask
 
     def id_to_token(self, ids):
-        return self.tokenizer.id_to_token(ids) if isinstance(ids, int) else \
+        return self.vocabulary[ids] if isinstance(ids, int) else \
             tf.gather(tf.constant(self.vocabulary), ids)
 
 
-SENTENCEPIECE_TYPES = ("unigram", "bpe")
+class WordPieceEncoder(TextEncoder):
+    """WordPiece (BERT) tokenization from a vocab file with the [PAD] [UNK]
+    [CLS] [SEP] [MASK] tokens."""
+    kind = "wordpiece"
+
+    def __init__(self, vocab_path, seq_len, lowercase=True, trim_padding=True):
+        super().__init__(read_vocab(vocab_path), seq_len, trim_padding=trim_padding,
+                         vocab_path=vocab_path)
+        self.lowercase = lowercase
+        self.tokenizer = keras_hub.tokenizers.WordPieceTokenizer(
+            vocabulary=self.vocabulary, lowercase=lowercase, strip_accents=lowercase,
+            special_tokens=list(SPECIAL_TOKENS), special_tokens_in_strings=True)
+
+    def tokenize(self, texts):
+        return self.tokenizer(texts)
+
+    def _detokenize_ragged(self, ids):
+        return self.tokenizer.detokenize(ids)
 
 
-def train_sentencepiece(texts, vocab_size, model_path, model_type="unigram"):
-    """Trains a SentencePiece model (unigram or BPE) from an iterable of strings
-    and writes `model_path` (and the matching `.vocab`) atomically.
-
-    The model loads in-graph with `tensorflow_text.SentencepieceTokenizer`;
-    ids 0-3 are <pad>, <unk>, <s>, </s>, and [MASK] is a user-defined piece.
-    """
-    import os
-    import shutil
-    import tempfile
-
-    import sentencepiece
-
-    if model_type not in SENTENCEPIECE_TYPES:
-        raise ValueError(f"unknown SentencePiece type '{model_type}'; choose from "
-                         f"{', '.join(SENTENCEPIECE_TYPES)}")
-    directory = os.path.dirname(os.path.abspath(model_path))
-    os.makedirs(directory, exist_ok=True)
-    workdir = tempfile.mkdtemp(dir=directory, prefix=".spm-tmp-")
-    try:
-        corpus = os.path.join(workdir, "corpus.txt")
-        with open(corpus, "w", encoding="utf-8") as handle:
-            for text in texts:
-                handle.write(text.replace("\n", " ") + "\n")
-        prefix = os.path.join(workdir, "spm")
-        sentencepiece.SentencePieceTrainer.train(
-            input=corpus, model_prefix=prefix, vocab_size=vocab_size, model_type=model_type,
-            character_coverage=1.0, pad_id=0, unk_id=1, bos_id=2, eos_id=3,
-            user_defined_symbols=[MASK], hard_vocab_limit=False, minloglevel=2)
-        vocab_path = os.path.splitext(model_path)[0] + ".vocab"
-        os.replace(prefix + ".vocab", vocab_path)
-        os.replace(prefix + ".model", model_path)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    return model_path

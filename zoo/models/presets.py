@@ -32,3 +32,51 @@ BERT_SIZES = {
     "bert_base": BertConfig(12, 768, 12, 3072),
     "bert_large": BertConfig(24, 1024, 16, 4096),
 }
+
+
+@dataclasses.dataclass(frozen=True)
+class GptConfig:
+    """Configuration of a GPT decoder (keras_hub.models.GPT2Backbone)."""
+    num_layers: int
+    hidden_dim: int
+    num_heads: int
+    intermediate_dim: int
+    dropout: float = 0.1
+    max_sequence_length: int = 1024
+    vocabulary_size: int = 0  # 0: taken from the tokenizer at build time
+
+
+#: GPT-2 small and medium as published (Radford et al. 2019); nano/mini for tests
+#: and CPU runs.
+GPT_SIZES = {
+    "gpt_nano": GptConfig(2, 64, 2, 256, max_sequence_length=256),
+    "gpt_mini": GptConfig(4, 256, 4, 1024, max_sequence_length=512),
+    "gpt2_small": GptConfig(12, 768, 12, 3072),
+    "gpt2_medium": GptConfig(24, 1024, 16, 4096),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class T5Config:
+    """Configuration of a T5 encoder-decoder (keras_hub.models.T5Backbone);
+    `num_layers` each in the encoder and the decoder."""
+    num_layers: int
+    hidden_dim: int
+    num_heads: int
+    intermediate_dim: int
+    key_value_dim: int = 0  # 0: hidden_dim // num_heads
+    dropout: float = 0.1
+    activation: str = "relu"
+    use_gated_activation: bool = False
+    tie_embedding_weights: bool = True
+    vocabulary_size: int = 0  # 0: taken from the tokenizer at build time
+
+
+#: T5 small and base as published (Raffel et al. 2020, v1.0); nano/mini for
+#: tests and CPU runs.
+T5_SIZES = {
+    "t5_nano": T5Config(2, 64, 2, 128),
+    "t5_mini": T5Config(4, 256, 4, 1024),
+    "t5_small": T5Config(6, 512, 8, 2048, key_value_dim=64),
+    "t5_base": T5Config(12, 768, 12, 3072, key_value_dim=64),
+}

@@ -1,0 +1,82 @@
+"""Tokenizer kinds by name: which file each keeps, how to train and load it.
+
+| kind                    | file in model_dir | trained from the data by      |
+|-------------------------|-------------------|-------------------------------|
+| wordpiece               | vocab.txt         | keras-hub WordPiece learner   |
+| sentencepiece_unigram   | spm.model         | sentencepiece (unigram)       |
+| sentencepiece_bpe       | spm.model         | sentencepiece (BPE)           |
+| char                    | chars.json        | character counts              |
+| byte                    | (none)            | nothing: 256 byte ids         |
+
+`auto` picks WordPiece for encoders, BPE for decoders and unigram for
+encoder-decoders. Runs of the encoder-decoder family get 100 sentinel
+tokens `<extra_id_N>` (span corruption) in their vocabulary.
+
+Example:
+    >>> train_tokenizer("char", texts, 200, "run/chars.json")
+    >>> encoder = load_encoder("char", "run/chars.json", seq_len=256)
+"""
+from plugins.task import DECODER, ENCODER, ENCODER_DECODER
+from zoo.data.tokenizer import NUM_SENTINELS, sentinel_token
+
+TOKENIZERS = ("wordpiece", "sentencepiece_unigram", "sentencepiece_bpe", "char", "byte")
+VOCAB_FILES = {"wordpiece": "vocab.txt", "sentencepiece_unigram": "spm.model",
+               "sentencepiece_bpe": "spm.model", "char": "chars.json", "byte": ""}
+DEFAULT_TOKENIZERS = {ENCODER: "wordpiece", DECODER: "sentencepiece_bpe",
+                      ENCODER_DECODER: "sentencepiece_unigram"}
+
+
+def resolve_kind(kind, family):
+    if kind == "auto":
+        return DEFAULT_TOKENIZERS[family]
+    if kind not in TOKENIZERS:
+        raise ValueError(f"unknown tokenizer '{kind}'; choose from auto, {', '.join(TOKENIZERS)}")
+    return kind
+
+
+def extra_tokens(family):
+    """Tokens reserved after the special ones: sentinels for encoder-decoders."""
+    return tuple(sentinel_token(i) for i in range(NUM_SENTINELS)) \
+        if family == ENCODER_DECODER else ()
+
+
+def load_encoder(kind, vocab_path, seq_len, lowercase=True, family=ENCODER, trim_padding=True):
+    """The TextEncoder of a tokenizer kind (vocab_path is ignored for bytes)."""
+    if kind == "wordpiece":
+        from zoo.data.tokenizer import WordPieceEncoder
+        return WordPieceEncoder(vocab_path, seq_len, lowercase, trim_padding)
+    if kind.startswith("sentencepiece"):
+        from zoo.data.spm import SentencePieceEncoder
+        return SentencePieceEncoder(vocab_path, seq_len, trim_padding)
+    if kind == "char":
+        from zoo.data.chars import CharEncoder
+        return CharEncoder(vocab_path, seq_len, trim_padding)
+    if kind == "byte":
+        from zoo.data.chars import ByteEncoder
+        return ByteEncoder(seq_len, trim_padding, extra_tokens(family))
+    raise ValueError(f"unknown tokenizer '{kind}'; choose from {', '.join(TOKENIZERS)}")
+
+
+def train_tokenizer(kind, texts, vocab_size, path, lowercase=True, family=ENCODER):
+    """Trains a tokenizer of `kind` from a tf.data dataset of strings into `path`
+    (atomically); returns the vocabulary size."""
+    extra = extra_tokens(family)
+    if kind == "wordpiece":
+        from zoo.data.tokenizer import train_wordpiece_vocab
+        return len(train_wordpiece_vocab(texts, vocab_size, path, lowercase, extra))
+    strings = (t.decode("utf-8") for t in texts.as_numpy_iterator())
+    if kind.startswith("sentencepiece"):
+        from zoo.data.spm import train_sentencepiece
+        train_sentencepiece(strings, vocab_size, path, kind.split("_")[1], extra)
+        return load_encoder(kind, path, 8).vocabulary_size
+    if kind == "char":
+        from zoo.data.chars import train_char_vocab
+        return len(train_char_vocab(strings, vocab_size, path, extra))
+    raise ValueError(f"tokenizer '{kind}' is not trained from data")
+
+
+def texts_of(examples, fields):
+    """A dataset of strings from the given text fields of a dataset of examples."""
+    import tensorflow as tf
+    return examples.flat_map(lambda example: tf.data.Dataset.from_tensor_slices(
+        tf.stack([example[f] for f in fields])))

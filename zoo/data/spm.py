@@ -1,0 +1,75 @@
+"""SentencePiece (unigram or BPE) encoders and training, in graph via keras-hub.
+
+The trained model file (`spm.model`) is the tokenizer: it is kept in the
+model_dir and its bytes are embedded in exports. Ids 0-3 are <pad>, <unk>,
+<s>, </s>; [MASK] and any extra tokens (sentinels) are user-defined pieces.
+
+Example:
+    >>> train_sentencepiece(["a line", "another line"], 200, "run/spm.model", "bpe")
+    >>> encoder = SentencePieceEncoder("run/spm.model", seq_len=64)
+    >>> encoder.detokenize(encoder.tokenize(tf.constant(["a line"])))
+    <tf.Tensor: shape=(1,), dtype=string, numpy=array([b'a line'], dtype=object)>
+"""
+import os
+import shutil
+import tempfile
+
+import keras_hub
+
+from zoo.data.tokenizer import MASK, TextEncoder
+
+SENTENCEPIECE_TYPES = ("unigram", "bpe")
+SPM_SPECIAL_TOKENS = ("<pad>", "<unk>", "<s>", "</s>", MASK)
+
+
+class SentencePieceEncoder(TextEncoder):
+    """Encoder for a SentencePiece model file."""
+    kind = "sentencepiece"
+
+    def __init__(self, model_path, seq_len, trim_padding=True):
+        with open(model_path, "rb") as handle:
+            proto = handle.read()
+        self.tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(proto=proto)
+        vocabulary = self.tokenizer.get_vocabulary()
+        missing = [t for t in SPM_SPECIAL_TOKENS[:4] if t not in vocabulary]
+        if missing:
+            raise ValueError(f"SentencePiece model '{model_path}' lacks the pieces "
+                             f"{', '.join(missing)}; train it with zoo-vocab or give "
+                             "pad/unk/bos/eos ids")
+        super().__init__(vocabulary, seq_len, SPM_SPECIAL_TOKENS, trim_padding, model_path)
+
+    def tokenize(self, texts):
+        return self.tokenizer(texts)
+
+    def _detokenize_ragged(self, ids):
+        return self.tokenizer.detokenize(ids)
+
+
+def train_sentencepiece(texts, vocab_size, model_path, model_type="unigram", extra_tokens=()):
+    """Trains a SentencePiece model (unigram or BPE) from an iterable of strings
+    and writes `model_path` (and the matching `.vocab`) atomically."""
+    import sentencepiece
+
+    if model_type not in SENTENCEPIECE_TYPES:
+        raise ValueError(f"unknown SentencePiece type '{model_type}'; choose from "
+                         f"{', '.join(SENTENCEPIECE_TYPES)}")
+    directory = os.path.dirname(os.path.abspath(model_path))
+    os.makedirs(directory, exist_ok=True)
+    workdir = tempfile.mkdtemp(dir=directory, prefix=".spm-tmp-")
+    try:
+        corpus = os.path.join(workdir, "corpus.txt")
+        with open(corpus, "w", encoding="utf-8") as handle:
+            for text in texts:
+                handle.write(text.replace("\n", " ") + "\n")
+        prefix = os.path.join(workdir, "spm")
+        sentencepiece.SentencePieceTrainer.train(
+            input=corpus, model_prefix=prefix, vocab_size=vocab_size, model_type=model_type,
+            character_coverage=1.0, pad_id=0, unk_id=1, bos_id=2, eos_id=3,
+            user_defined_symbols=[MASK, *extra_tokens], hard_vocab_limit=False,
+            minloglevel=2)
+        vocab_path = os.path.splitext(model_path)[0] + ".vocab"
+        os.replace(prefix + ".vocab", vocab_path)
+        os.replace(prefix + ".model", model_path)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return model_path

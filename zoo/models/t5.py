@@ -1,0 +1,48 @@
+"""T5 encoder-decoders built from keras-hub's `T5Backbone` (relative position
+bias, RMS layer norm); the LM head is the tied token embedding and decoding
+uses keras-hub's cached `T5Seq2SeqLM`.
+
+Example:
+    >>> spec = MODELS.get("t5_nano")
+    >>> backbone = spec.builder(dataclasses.replace(spec.config, vocabulary_size=400))
+    >>> seq2seq_lm(backbone)(features)   # decoder logits [batch, target len, 400]
+"""
+import dataclasses
+
+import keras_hub
+
+from plugins import MODELS, ModelSpec
+from plugins.task import ENCODER_DECODER
+from zoo.models.presets import T5_SIZES
+
+
+def build_t5(config):
+    """Returns a keras_hub T5Backbone for a `T5Config` with its vocab size set."""
+    if config.vocabulary_size <= 0:
+        raise ValueError("T5Config.vocabulary_size must be set from the tokenizer")
+    fields = dataclasses.asdict(config)
+    fields["key_value_dim"] = config.key_value_dim or None
+    return keras_hub.models.T5Backbone(**fields)
+
+
+def seq2seq_lm(backbone):
+    """The backbone with its LM head, as keras-hub's cached-decoding model."""
+    return keras_hub.models.T5Seq2SeqLM(backbone=backbone, preprocessor=None)
+
+
+def parameter_count(config, vocabulary_size=32128):
+    hidden, inner = config.hidden_dim, config.intermediate_dim
+    inner_attention = (config.key_value_dim or hidden // config.num_heads) * config.num_heads
+    attention = 4 * hidden * inner_attention
+    feed_forward = (3 if config.use_gated_activation else 2) * hidden * inner
+    encoder = config.num_layers * (attention + feed_forward + 2 * hidden)
+    decoder = config.num_layers * (2 * attention + feed_forward + 3 * hidden)
+    return vocabulary_size * hidden + encoder + decoder
+
+
+for _name, _config in T5_SIZES.items():
+    MODELS.register(_name, ModelSpec(
+        name=_name, family=ENCODER_DECODER, builder=build_t5, config=_config,
+        description=f"T5 L{_config.num_layers}+{_config.num_layers}/H{_config.hidden_dim}/"
+                    f"A{_config.num_heads}, {parameter_count(_config) / 1e6:.1f}M params at a "
+                    "32,128-token vocab"))
