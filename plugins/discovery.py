@@ -16,7 +16,7 @@ import traceback
 
 BUILTIN_MODULES = ("zoo.models.bert", "zoo.models.gpt", "zoo.models.t5", "tasks.mlm",
                    "tasks.nsp", "tasks.mlm_nsp", "tasks.classification", "tasks.regression",
-                   "tasks.clm")
+                   "tasks.clm", "tasks.translation", "tasks.span_corruption")
 
 _loaded = []  # (module name, source) in load order
 

@@ -129,6 +129,11 @@ class TaskPlugin:
         """
         raise NotImplementedError
 
+    def serving_objects(self):
+        """Objects the serving signatures use that the SavedModel must track
+        besides the model (e.g. a sampler's random state); default none."""
+        return ()
+
     def warmup_inputs(self):
         """Example raw inputs of every signature, {input name: list of strings}:
         used for the TF Serving warm-up file and by the conformance kit."""

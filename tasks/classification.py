@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from plugins import TASKS
 from plugins.task import DECODER, ENCODER, ENCODER_DECODER
-from tasks.pooled_head import PooledHeadTask
+from tasks.pooled_head import PooledHeadTask, check_texts_not_empty
 from zoo.corpus_metrics import macro_f1, matthews_corrcoef
 from zoo.data.readers import DataError
 from zoo.losses import accuracy_sum, sparse_cross_entropy_sum
@@ -67,6 +67,7 @@ class Classification(PooledHeadTask):
 
     @classmethod
     def check_row(cls, config, path, line, row):
+        check_texts_not_empty(path, line, row)
         label = row["label"].strip()
         if label not in config.label_names:
             shown = ", ".join(config.label_names[:20])

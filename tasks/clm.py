@@ -47,7 +47,10 @@ class CausalLM(TaskPlugin):
         return features, rows[:, 1:], tf.ones_like(rows[:, 1:], tf.float32)
 
     def build_model(self, backbone):
-        return causal_lm(backbone)
+        model = causal_lm(backbone)
+        model.sampler = make_sampler(self.config)  # made eagerly: it may hold a seed
+        self.lm = model
+        return model
 
     def loss(self, labels, outputs, weights):
         return token_loss(labels, outputs, weights)
@@ -76,12 +79,10 @@ class CausalLM(TaskPlugin):
         mask = tf.sequence_mask(ids.row_lengths(), width)
         return token_ids, mask
 
-    def generate(self, model, prompts, decoding=None):
+    def generate(self, model, prompts):
         """Prompt strings -> (completion strings, completion ids as ragged)."""
-        decoding = decoding or self.config
-        max_new = min(decoding.max_new_tokens, self.encoder.seq_len - 2)
+        max_new = min(self.config.max_new_tokens, self.encoder.seq_len - 2)
         token_ids, prompt_mask = self.prompt_ids(prompts, max_new)
-        model.sampler = make_sampler(decoding)
         out = model.generate_step({"token_ids": token_ids, "padding_mask": prompt_mask},
                                   stop_token_ids=[self.encoder.eos_id])
         ids = new_tokens(out["token_ids"], out["padding_mask"], prompt_mask,
@@ -94,6 +95,9 @@ class CausalLM(TaskPlugin):
             completion, ids = self.generate(model, prompt)
             return {"completion": completion, "completion_ids": ids.to_tensor(-1)}
         return {"serving_default": generate, "generate": generate}
+
+    def serving_objects(self):
+        return list(self.lm.sampler.variables)
 
     def warmup_inputs(self):
         return {"prompt": ["The "]}

@@ -13,6 +13,15 @@ import keras
 import tensorflow as tf
 
 from plugins import TaskPlugin
+from zoo.data.readers import DataError
+
+
+def check_texts_not_empty(path, line, row):
+    """Rejects a row whose `text` or `text_b` is empty or only spaces (it would
+    train on `[CLS] [SEP]` alone)."""
+    for field in ("text", "text_b"):
+        if field in row and not row[field].strip():
+            raise DataError(f"{path}:{line}: field '{field}' is empty (a zero-length example)")
 
 
 def pooled_vector(backbone_outputs, padding_mask):

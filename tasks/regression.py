@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from plugins import TASKS
 from plugins.task import DECODER, ENCODER, ENCODER_DECODER
-from tasks.pooled_head import PooledHeadTask
+from tasks.pooled_head import PooledHeadTask, check_texts_not_empty
 from zoo.corpus_metrics import pearson, spearman
 from zoo.data.readers import DataError
 
@@ -34,6 +34,7 @@ class Regression(PooledHeadTask):
 
     @classmethod
     def check_row(cls, config, path, line, row):
+        check_texts_not_empty(path, line, row)
         try:
             value = float(row["label"])
         except ValueError:

@@ -58,3 +58,11 @@ def rankdata(values):
 
 def spearman(x, y):
     return pearson(rankdata(x), rankdata(y))
+
+
+def corpus_bleu(hypotheses, references):
+    """Corpus BLEU (0-100) with sacrebleu's definition: 13a tokenization,
+    exponential smoothing, one reference per hypothesis."""
+    import sacrebleu
+    return float(sacrebleu.corpus_bleu(list(hypotheses), [list(references)],
+                                       tokenize="13a").score)

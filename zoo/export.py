@@ -64,9 +64,13 @@ def tokenize_signature(encoder):
 
 
 class _Servable(tf.Module):
-    def __init__(self, model, vocab_path):
+    def __init__(self, model, vocab_path, encoder, task):
         super().__init__()
         self.model = model
+        # Resources the signatures capture: the tokenizer's (e.g. SentencePiece)
+        # and the task's (e.g. a sampler's seed).
+        self.tokenizer = getattr(encoder, "tokenizer", None)
+        self.task_objects = list(task.serving_objects())
         if vocab_path:  # the tokenizer file travels with the export
             self.vocab = tf.saved_model.Asset(vocab_path)
 
@@ -84,7 +88,7 @@ def export_model(model_dir, export_dir, checkpoint=None):
     signatures.setdefault("tokenize", tokenize_signature(run.encoder))
     if "serving_default" not in signatures:
         raise ValueError(f"task '{config.task}' exports no 'serving_default' signature")
-    servable = _Servable(run.model, run.encoder.vocab_path)
+    servable = _Servable(run.model, run.encoder.vocab_path, run.encoder, run.task)
     path = os.path.join(export_dir, str(next_version(export_dir)))
     with atomic_directory(path) as tmp:
         tf.saved_model.save(servable, tmp, signatures=signatures)

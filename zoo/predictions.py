@@ -12,9 +12,7 @@ def to_python(outputs):
     result = {}
     for name, tensor in outputs.items():
         value = tensor.numpy()
-        result[name] = value.astype(str).tolist() if value.dtype.kind in "SO" else value.tolist()
-        if value.dtype.kind in "SO":
-            result[name] = _decode(value.tolist())
+        result[name] = _decode(value.tolist()) if value.dtype.kind in "SO" else value.tolist()
     return result
 
 

@@ -15,7 +15,7 @@ import time
 from zoo.cli.common import UsageError, load_plugins_reporting
 from zoo.data import builtin
 from zoo.data.files import expand_paths
-from zoo.data.readers import check_readable, iter_rows, read_examples
+from zoo.data.readers import aligned_sources, check_readable, iter_rows, read_examples
 from zoo.distribute import create_strategy, split_cpu
 from zoo.fileio import check_writable_dir
 from zoo.run_config import RunConfig, config_differences, load_run_config, save_run_config
@@ -87,19 +87,28 @@ def _check_task_rows(config, train_paths, eval_paths):
     task_config = task_class.prepare(
         task_config, _rows(train_paths, config.data_fields, config.text_mode))
     config.task_config = dataclasses.asdict(task_config)
+    truncated = 0
     for path, line, row in _rows(train_paths + eval_paths, config.data_fields,
                                  config.text_mode):
         task_class.check_row(task_config, path, line, row)
+        # Every word is at least one token: more words than fit is surely truncated.
+        truncated += sum(len(row[f].split()) for f in ("text", "text_b") if f in row) > \
+            config.seq_len - 2 - ("text_b" in row)
+    if truncated:
+        print(f"data check: {truncated} example(s) have more words than fit in "
+              f"--seq_len={config.seq_len}; they will be truncated (words are counted, "
+              "so more may be)")
 
 
-def _data_paths(opts):
-    """Expands --train_data/--eval_data (missing files fail here); None: built-in corpus."""
+def _data_paths(opts, fields):
+    """Expands --train_data/--eval_data (missing files fail here) and aligns plain
+    text files of multi-field tasks (train.en,train.de); None: built-in corpus."""
     if not opts.train_data:
         if opts.eval_data:
             raise UsageError("--eval_data needs --train_data")
         return None, None
-    evaluation = expand_paths(opts.eval_data) if opts.eval_data else []
-    return expand_paths(opts.train_data), evaluation
+    evaluation = aligned_sources(expand_paths(opts.eval_data), fields) if opts.eval_data else []
+    return aligned_sources(expand_paths(opts.train_data), fields), evaluation
 
 
 def _write_builtin_corpus(model_dir):
@@ -194,8 +203,30 @@ def default_options(**overrides):
     return types.SimpleNamespace(**values)
 
 
+def evaluate_from_flags(opts):
+    """--mode=eval: evaluates the latest checkpoint of --model_dir on --eval_data."""
+    from zoo.evaluation import evaluate_model_dir
+    if not opts.eval_data:
+        raise UsageError("--mode=eval needs --eval_data")
+    config = load_run_config(opts.model_dir)
+    load_plugins_reporting(list(config.plugins))
+    split_cpu(opts.cpu_replicas)
+    paths = aligned_sources(expand_paths(opts.eval_data), config.data_fields)
+    check_readable(paths, config.data_fields, config.text_mode)
+    strategy = create_strategy(opts.strategy, opts.num_gpus)
+    record = evaluate_model_dir(opts.model_dir, paths, strategy, opts.global_batch_size,
+                                opts.eval_steps)
+    shown = " | ".join(f"{k} {v:.4f}" for k, v in record.items()
+                       if k not in ("step", "time", "checkpoint", "eval_data", "seconds"))
+    print(f"eval {record['checkpoint']} on {', '.join(paths)} ({record['seconds']:.1f}s)\n"
+          f"{shown}")
+    return {"eval": record}
+
+
 def train_from_flags(opts):
     """Trains (or resumes) as the flags say; returns the final train and eval logs."""
+    if getattr(opts, "mode", "train") == "eval":
+        return evaluate_from_flags(opts)
     _validate(opts)
     split_cpu(opts.cpu_replicas)
     load_plugins_reporting(opts.plugins)
@@ -205,8 +236,10 @@ def train_from_flags(opts):
     if opts.global_batch_size % replicas:
         raise UsageError(f"--global_batch_size={opts.global_batch_size} is not divisible by "
                          f"the {replicas} replicas of --strategy={opts.strategy}")
-    train_paths, eval_paths = _data_paths(opts)
+    train_paths, eval_paths = _data_paths(opts, config.data_fields)
     check_writable_dir(opts.model_dir, "--model_dir")
+    if opts.export and opts.export_dir:
+        check_writable_dir(opts.export_dir, "--export_dir")
     if train_paths is None:
         train_paths, eval_paths = _write_builtin_corpus(opts.model_dir)
     check_readable(train_paths + eval_paths, config.data_fields, opts.text_mode)

@@ -9,6 +9,8 @@ from absl import flags
 
 from zoo.cli import common
 
+flags.DEFINE_enum("mode", "train", ["train", "eval"], "train (and evaluate on --eval_data), "
+                  "or only evaluate the latest checkpoint of --model_dir on --eval_data.")
 flags.DEFINE_string("model", "bert_tiny", "Registered model name (see zoo-list).")
 flags.DEFINE_string("task", "mlm", "Registered task name (see zoo-list).")
 flags.DEFINE_string("model_overrides", "", "Preset fields to change, e.g. num_layers=6,dropout=0.")

@@ -20,6 +20,8 @@ import tensorflow as tf
 FIELD_ALIASES = {"text": ("sentence", "sentence1", "document", "content"),
                  "text_b": ("sentence2",)}
 TEXT_MODES = ("line", "paragraph")
+#: Joins line-aligned plain text files (one per field) into one data source.
+ALIGNED = " + "
 
 
 class DataError(ValueError):
@@ -27,6 +29,8 @@ class DataError(ValueError):
 
 
 def file_format(path):
+    if ALIGNED in path:
+        return "aligned"
     name = path.lower()
     for ext, fmt in ((".txt", "text"), (".jsonl", "jsonl"), (".json", "jsonl"),
                      (".tsv", "tsv"), (".csv", "csv"), (".tfrecord", "tfrecord"),
@@ -71,6 +75,43 @@ def _text_rows(path, text_mode):
             paragraph, start = [], 0
     if paragraph:
         yield start, {"text": "\n".join(paragraph)}
+
+
+def aligned_sources(paths, fields):
+    """Groups plain text files into line-aligned sources, one file per field in
+    field order (`train.en,train.de` for source and target); other paths stay.
+
+    Example:
+        >>> aligned_sources(["train.en", "train.de"], ("source", "target"))
+        ['train.en + train.de']
+    """
+    if len(fields) < 2 or not paths or len(paths) % len(fields) or \
+            any(file_format(p) != "text" for p in paths):
+        return list(paths)  # (a lone text file then fails naming the fields it lacks)
+    return [ALIGNED.join(paths[i:i + len(fields)]) for i in range(0, len(paths), len(fields))]
+
+
+def _aligned_rows(source, fields):
+    """Yields (line_number, {field: line}) from line-aligned plain text files."""
+    paths = source.split(ALIGNED)
+    counts = []
+    for path in paths:
+        with open(path, "rb") as handle:
+            counts.append(sum(1 for _ in handle))
+    if len(set(counts)) > 1:
+        raise DataError("aligned files differ in line count: " + ", ".join(
+            f"{path} has {count}" for path, count in zip(paths, counts)))
+    readers = [_decoded_lines(path) for path in paths]
+    for lines in zip(*readers):
+        number = lines[0][0]
+        values = [line.rstrip("\r\n") for _, line in lines]
+        empty = [path for path, value in zip(paths, values) if not value.strip()]
+        if len(empty) == len(values):
+            continue
+        if empty:
+            raise DataError(f"{empty[0]}:{number}: empty line where "
+                            f"{', '.join(p for p in paths if p not in empty)} has text")
+        yield number, dict(zip(fields, values))
 
 
 def _jsonl_rows(path):
@@ -125,10 +166,14 @@ def _resolve_columns(path, columns, fields, line=1):
 def iter_rows(path, fields, text_mode="line"):
     """Yields (line_number, {field: str}) for one file of any text format."""
     fmt = file_format(path)
+    if fmt == "aligned":
+        yield from _aligned_rows(path, fields)
+        return
     if fmt == "text":
         if tuple(fields) != ("text",):
             raise DataError(f"{path}: plain text files hold one field ('text'); this "
-                            f"task reads {', '.join(fields)}: use .tsv, .csv or .jsonl")
+                            f"task reads {', '.join(fields)}: use .tsv, .csv or .jsonl, or "
+                            "one aligned text file per field")
         rows = _text_rows(path, text_mode)
     elif fmt == "jsonl":
         rows = _jsonl_rows(path)
@@ -165,7 +210,7 @@ def read_examples(paths, fields=("text",), text_mode="line"):
     if text_mode not in TEXT_MODES:
         raise ValueError(f"unknown text mode '{text_mode}'; choose from {TEXT_MODES}")
     fields = tuple(fields)
-    for path in paths:
+    for path in (part for source in paths for part in source.split(ALIGNED)):
         if not os.access(path, os.R_OK):
             raise FileNotFoundError(f"data file '{path}' does not exist or is not readable")
     records = [p for p in paths if file_format(p) == "tfrecord"]

@@ -48,7 +48,8 @@ def read_vocab(path):
         vocab.pop()
     missing = [t for t in SPECIAL_TOKENS if t not in vocab]
     if missing:
-        raise ValueError(f"vocab file '{path}' lacks the special tokens "
+        from zoo.data.readers import DataError
+        raise DataError(f"vocab file '{path}' lacks the special tokens "
                          f"{', '.join(missing)}; they must each be on a line of their own")
     return vocab
 
@@ -110,7 +111,9 @@ class TextEncoder:
             ids = tf.RaggedTensor.from_tensor(ids)
         dropped = tf.constant(self.special_ids + self.sentinel_ids, tf.int32)
         keep = tf.reduce_all(ids[..., None] != dropped, axis=-1)
-        return self._detokenize_ragged(tf.ragged.boolean_mask(ids, keep))
+        strings = self._detokenize_ragged(tf.ragged.boolean_mask(ids, keep))
+        # keras-hub tokenizers return Python lists when run eagerly.
+        return strings if isinstance(strings, tf.Tensor) else tf.constant(strings, tf.string)
 
     def encode(self, texts, pair_texts=None):
         segments = (self.tokenize(texts),) if pair_texts is None else (

@@ -10,6 +10,7 @@ Example:
 import dataclasses
 
 import keras_hub
+import tensorflow as tf
 
 from plugins import MODELS, ModelSpec
 from plugins.task import ENCODER_DECODER
@@ -25,9 +26,24 @@ def build_t5(config):
     return keras_hub.models.T5Backbone(**fields)
 
 
+class T5LM(keras_hub.models.T5Seq2SeqLM):
+    """keras-hub's T5Seq2SeqLM, keeping the static length of the decoder ids in
+    its cached step (lost through the relative position bias), which the
+    samplers' squeeze needs when the batch size is dynamic (serving, eval)."""
+
+    def call_decoder_with_cache(self, encoder_hidden_states, encoder_padding_mask,
+                                decoder_token_ids, *args, **kwargs):
+        logits, hidden, *caches = super().call_decoder_with_cache(
+            encoder_hidden_states, encoder_padding_mask, decoder_token_ids, *args, **kwargs)
+        length = decoder_token_ids.shape[1]
+        logits = tf.ensure_shape(logits, [None, length, logits.shape[-1]])
+        hidden = tf.ensure_shape(hidden, [None, length, hidden.shape[-1]])
+        return (logits, hidden, *caches)
+
+
 def seq2seq_lm(backbone):
     """The backbone with its LM head, as keras-hub's cached-decoding model."""
-    return keras_hub.models.T5Seq2SeqLM(backbone=backbone, preprocessor=None)
+    return T5LM(backbone=backbone, preprocessor=None)
 
 
 def parameter_count(config, vocabulary_size=32128):

@@ -1,0 +1,46 @@
+"""Evaluation of a trained model_dir on data files (`zoo-train --mode=eval`).
+
+Rebuilds the run from its config.json, restores the latest checkpoint and
+runs the task's evaluation (loss, metrics and corpus metrics such as BLEU or
+perplexity) over the files once; prints and returns the results and appends
+them to `<model_dir>/eval_log.jsonl` with the file names.
+
+Example:
+    zoo-train --mode=eval --model_dir=runs/ende \\
+              --eval_data=multi30k/test_2016_flickr.en,multi30k/test_2016_flickr.de
+"""
+import json
+import os
+import time
+
+import tensorflow as tf
+
+from zoo.assembly import assemble
+from zoo.data.pipeline import evaluation_dataset
+from zoo.run_config import load_run_config
+from zoo.trainer import TaskRunner, metric_names
+
+
+def evaluate_model_dir(model_dir, eval_paths, strategy, global_batch_size, steps=-1,
+                       text_mode=None):
+    """Returns {metric: value} of the latest checkpoint of model_dir on eval_paths."""
+    config = load_run_config(model_dir)
+    checkpoint = tf.train.latest_checkpoint(model_dir)
+    if not checkpoint:
+        raise FileNotFoundError(f"'{model_dir}' has no checkpoint to evaluate; train first")
+    with strategy.scope():
+        run = assemble(config, model_dir)
+        step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+    dataset = evaluation_dataset(eval_paths, run.task, global_batch_size,
+                                 config.training.get("seed", 0), text_mode or config.text_mode)
+    names = metric_names(run.task, run.model, next(iter(dataset)))
+    tf.train.Checkpoint(model=run.model, global_step=step).restore(checkpoint) \
+        .expect_partial().assert_existing_objects_matched()
+    runner = TaskRunner(strategy, run.task, run.model, None, step, None, dataset, names)
+    started = time.time()
+    results = {name: float(value) for name, value in runner.evaluate(steps).items()}
+    record = {"step": int(step.numpy()), "time": time.time(), "checkpoint": checkpoint,
+              "eval_data": list(eval_paths), "seconds": time.time() - started, **results}
+    with open(os.path.join(model_dir, "eval_log.jsonl"), "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record, sort_keys=True) + "\n")
+    return record
