@@ -59,7 +59,7 @@ class Classification(PooledHeadTask):
             seen.setdefault(row["label"].strip(), (path, line))
         names = label_set(seen)
         if names is None:
-            path, line = min(seen.values())
+            path, line = next(seen[v] for v in seen if int(v) < 0)  # the first one
             raise DataError(f"{path}:{line}: negative integer labels are not allowed")
         if len(names) < 2:
             raise DataError("the training data has fewer than 2 distinct labels")

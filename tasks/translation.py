@@ -19,7 +19,7 @@ import dataclasses
 import tensorflow as tf
 
 from plugins import TASKS
-from tasks.seq2seq import Seq2SeqTask, _dense
+from tasks.seq2seq import Seq2SeqTask
 from zoo.corpus_metrics import corpus_bleu
 from zoo.generation import DecodingConfig
 

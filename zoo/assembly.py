@@ -29,13 +29,33 @@ def resolve_task(config):
     return task_class, task_class.config_class(**config.task_config)
 
 
-def assemble(config, model_dir):
-    """Creates encoder, task and model (call inside `strategy.scope()` to train)."""
+def with_decoding(task_config, decoding):
+    """The task config with decoding options (`sampler=beam,num_beams=4`) replaced;
+    only generative tasks have them."""
+    from plugins import OverrideError, apply_overrides
+    from plugins.overrides import parse_override_string
+    from zoo.generation import DecodingConfig
+    if not decoding:
+        return task_config
+    if not isinstance(task_config, DecodingConfig):
+        raise OverrideError("--decoding applies to generative tasks (clm, translation, "
+                            "span_corruption) only")
+    names = {f.name for f in dataclasses.fields(DecodingConfig)}
+    unknown = sorted(set(parse_override_string(decoding)) - names)
+    if unknown:
+        raise OverrideError(f"unknown decoding options {', '.join(unknown)}; known: "
+                            f"{', '.join(sorted(names))}")
+    return apply_overrides(task_config, decoding)
+
+
+def assemble(config, model_dir, decoding=""):
+    """Creates encoder, task and model (call inside `strategy.scope()` to train);
+    `decoding` overrides the decoding options of generative tasks."""
     spec = MODELS.get(config.model)
     encoder = load_encoder(config.tokenizer, os.path.join(model_dir, config.vocab_file),
                            config.seq_len, config.lowercase, config.family)
     task_class, task_config = resolve_task(config)
-    task = task_class(task_config, encoder)
+    task = task_class(with_decoding(task_config, decoding), encoder)
     model_config = type(spec.config)(**config.model_config)
     backbone = spec.builder(model_config)
     model = task.build_model(backbone)

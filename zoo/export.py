@@ -9,6 +9,7 @@ Example:
     >>> path = export_model("runs/a", "serving/a")
     >>> tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(["a [MASK]"]))
 """
+import dataclasses
 import json
 import os
 
@@ -75,13 +76,14 @@ class _Servable(tf.Module):
             self.vocab = tf.saved_model.Asset(vocab_path)
 
 
-def export_model(model_dir, export_dir, checkpoint=None):
-    """Restores the latest (or given) checkpoint of model_dir and exports it."""
+def export_model(model_dir, export_dir, checkpoint=None, decoding=""):
+    """Restores the latest (or given) checkpoint of model_dir and exports it;
+    `decoding` replaces decoding options of generative tasks (`sampler=beam`)."""
     config = load_run_config(model_dir)
     checkpoint = checkpoint or tf.train.latest_checkpoint(model_dir)
     if not checkpoint:
         raise FileNotFoundError(f"'{model_dir}' has no checkpoint to export; train first")
-    run = assemble(config, model_dir)
+    run = assemble(config, model_dir, decoding=decoding)
     tf.train.Checkpoint(model=run.model).restore(checkpoint).expect_partial() \
         .assert_existing_objects_matched()
     signatures = run.task.serving_signatures(run.model)
@@ -102,6 +104,7 @@ def export_model(model_dir, export_dir, checkpoint=None):
         with open(os.path.join(extra, METADATA_FILE), "w", encoding="utf-8") as handle:
             json.dump({"task": config.task, "model": config.model,
                        "checkpoint": os.path.basename(checkpoint),
-                       "signatures": sorted(signatures), "plugins": list(config.plugins)},
+                       "signatures": sorted(signatures), "plugins": list(config.plugins),
+                       "task_config": dataclasses.asdict(run.task.config)},
                       handle, indent=2)
     return path

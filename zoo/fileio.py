@@ -34,7 +34,7 @@ def atomic_write_text(path, text):
 def atomic_directory(path):
     """Yields a temporary sibling directory that is renamed to `path` on success."""
     parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
+    check_writable_dir(parent, "directory")
     if os.path.exists(path):
         raise FileExistsError(f"'{path}' already exists; refusing to overwrite it")
     tmp = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(path)}.tmp-")

@@ -44,6 +44,8 @@ def _format(logs):
             parts.append(f"lr {value:.2e}")
         elif name == "steps_per_sec":
             parts.append(f"steps/s {value:.2f}")
+        elif name == "skipped_steps":
+            parts.append(f"skipped {value:.0f}")
         else:
             parts.append(f"{name} {value:.4f}")
     return " | ".join(parts)
@@ -71,12 +73,23 @@ def random_states(model):
             for generator in getattr(layer, "_seed_generators", [])]
 
 
+def _last_good(manager):
+    latest = manager.latest_checkpoint
+    return f"The last good checkpoint is kept: {latest}" if latest else \
+        "No checkpoint was saved before it."
+
+
 def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps):
     """Trains to opts.train_steps; returns the last train/eval logs ({} if nothing ran).
 
     SIGTERM saves a checkpoint at the end of the current host loop and returns
     {'preempted': step}; a NaN/Inf loss raises NonFiniteLossError without saving.
+    With opts.nan_policy == 'skip' such steps apply no update (see zoo.trainer)
+    and are counted, in the checkpoint too; more than opts.max_skipped_steps of
+    them in the whole run raise NonFiniteLossError.
     """
+    nan_policy = getattr(opts, "nan_policy", "stop")
+    max_skipped = getattr(opts, "max_skipped_steps", 10)
     keras.utils.set_random_seed(opts.seed)
     with strategy.scope():
         run = assemble(config, opts.model_dir)
@@ -87,6 +100,8 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps):
         optimizer.build(run.model.trainable_variables)
         global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
                                   aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        skipped_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="skipped_steps",
+                                    aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
     train_ds = training_dataset(train_paths, run.task, opts.global_batch_size, opts.seed,
                                 opts.text_mode, opts.shuffle_buffer,
                                 start_batch=checkpoint_step(opts.model_dir))
@@ -101,28 +116,43 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps):
           f"{config.task}; {strategy.num_replicas_in_sync} replica(s) "
           f"({type(strategy).__name__})")
     runner = TaskRunner(strategy, run.task, run.model, optimizer, global_step, train_ds,
-                        eval_ds, names, clip_norm=opts.clip_norm)
+                        eval_ds, names, clip_norm=opts.clip_norm, nan_policy=nan_policy,
+                        skipped_steps=skipped_steps)
     checkpoint = tf.train.Checkpoint(model=run.model, optimizer=optimizer,
-                                     global_step=global_step,
+                                     global_step=global_step, skipped_steps=skipped_steps,
                                      random_states=random_states(run.model))
     manager = tf.train.CheckpointManager(
         checkpoint, opts.model_dir, max_to_keep=opts.keep_checkpoints,
         step_counter=global_step, checkpoint_interval=opts.checkpoint_every)
-    final, last_step = {}, [checkpoint_step(opts.model_dir)]
+    final, last_step, skipped = {}, [checkpoint_step(opts.model_dir)], [0]
     terminate = []
 
     def on_train(logs):
         step = int(global_step.numpy())
         record = {k: float(v) for k, v in logs.items()}
-        if not math.isfinite(record["loss"]):
-            raise NonFiniteLossError(
-                f"the loss is {record['loss']} in steps {last_step[0] + 1}-{step}; training "
-                f"stopped. The last good checkpoint is kept: {manager.latest_checkpoint}")
+        new_skips = int(skipped_steps.numpy()) - skipped[0]
+        skipped[0] += new_skips
+        if new_skips:
+            print(f"skipped {new_skips} step(s) with a NaN/Inf loss or gradient in steps "
+                  f"{last_step[0] + 1}-{step} ({skipped[0]} in this run, "
+                  f"--max_skipped_steps={max_skipped})", flush=True)
+            if skipped[0] > max_skipped:
+                raise NonFiniteLossError(
+                    f"{skipped[0]} steps had a NaN/Inf loss or gradient, more than "
+                    f"--max_skipped_steps={max_skipped}; training stopped at step {step}. "
+                    f"{_last_good(manager)}")
+        if new_skips < step - last_step[0]:  # some steps were applied: log them
+            if not math.isfinite(record["loss"]):
+                raise NonFiniteLossError(
+                    f"the loss is {record['loss']} in steps {last_step[0] + 1}-{step}; "
+                    f"training stopped. {_last_good(manager)}")
+            if new_skips:
+                record["skipped_steps"] = float(new_skips)
+            final["train"] = record
+            _append_json(os.path.join(opts.model_dir, "train_log.jsonl"),
+                         {"step": step, "time": time.time(), **record})
+            print(f"step {step}/{opts.train_steps} | {_format(record)}", flush=True)
         last_step[0] = step
-        final["train"] = record
-        _append_json(os.path.join(opts.model_dir, "train_log.jsonl"),
-                     {"step": step, "time": time.time(), **record})
-        print(f"step {step}/{opts.train_steps} | {_format(record)}", flush=True)
         if terminate:
             path = manager.save(checkpoint_number=step, check_interval=False)
             print(f"SIGTERM: saved {path}; run the same command to resume", flush=True)
@@ -144,6 +174,7 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps):
         summary_interval=opts.steps_per_loop, train_actions=[on_train],
         eval_actions=[on_eval])
     start_step = int(global_step.numpy())
+    skipped[0] = int(skipped_steps.numpy())  # as restored from the checkpoint
     if start_step:
         print(f"resumed from {manager.latest_checkpoint} at step {start_step}")
     if start_step >= opts.train_steps:

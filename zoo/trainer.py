@@ -5,11 +5,20 @@ summed over all replicas, all-reduces gradients, clips them by global norm,
 and applies AdamW. Results therefore do not depend on how the global batch
 is split across replicas.
 
+With `nan_policy="skip"` a step whose loss or gradient norm is NaN/Inf (on
+any replica) applies no update at all (no AdamW moments, no weight decay) and
+adds 1 to `skipped_steps`; its loss and metrics are left out of the logs.
+`global_step` still counts it (it counts batches consumed, so `--train_steps`
+and the resume position count batches), while `optimizer.iterations` counts
+applied updates only, so the learning-rate schedule does not advance on a
+skipped step.
+
 Example:
     >>> runner = TaskRunner(strategy, task, model, optimizer, global_step,
     ...                     train_dataset, eval_dataset, clip_norm=1.0)
     >>> controller = orbit.Controller(trainer=runner, evaluator=runner, ...)
 """
+import functools
 import time
 
 import keras
@@ -19,6 +28,8 @@ import tensorflow as tf
 from zoo.metrics import MetricSums
 
 SUM = tf.distribute.ReduceOp.SUM
+#: What a step with a NaN/Inf loss does: stop training, or skip the update.
+NAN_POLICIES = ("stop", "skip")
 
 
 def loss_terms(task, labels, outputs, weights):
@@ -48,11 +59,21 @@ class TaskRunner(orbit.StandardTrainer, orbit.StandardEvaluator):
     """orbit trainer and evaluator for one task plugin and one Keras model."""
 
     def __init__(self, strategy, task, model, optimizer, global_step, train_dataset,
-                 eval_dataset, names, clip_norm=1.0):
+                 eval_dataset, names, clip_norm=1.0, nan_policy="stop", skipped_steps=None):
+        if nan_policy not in NAN_POLICIES:
+            raise ValueError(f"unknown nan_policy '{nan_policy}'; choose from "
+                             f"{', '.join(NAN_POLICIES)}")
         self.strategy = strategy
         self.task, self.model, self.optimizer = task, model, optimizer
         self.global_step = global_step
         self.clip_norm = clip_norm
+        self.nan_policy = nan_policy
+        if skipped_steps is None:
+            with strategy.scope():
+                skipped_steps = tf.Variable(
+                    0, dtype=tf.int64, trainable=False, name="skipped_steps",
+                    aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        self.skipped_steps = skipped_steps
         self.loss_names, metrics = names
         with strategy.scope():
             self.train_sums = MetricSums(self.loss_names + metrics + ("tokens", "padded_tokens"))
@@ -82,17 +103,44 @@ class TaskRunner(orbit.StandardTrainer, orbit.StandardEvaluator):
         pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
         variables = [v for _, v in pairs]
         grads = context.all_reduce(SUM, [tf.convert_to_tensor(g) for g, _ in pairs])
+        norm = None
         if self.clip_norm and self.clip_norm > 0:
-            grads, _ = tf.clip_by_global_norm(grads, self.clip_norm)
-        self.optimizer.apply_gradients(zip(grads, variables))
-        self.global_step.assign_add(1)
+            grads, norm = tf.clip_by_global_norm(grads, self.clip_norm)
         values = dict(terms)
         values.update(self.task.metrics(labels, outputs, weights))
         padding_mask = features.get("padding_mask") if isinstance(features, dict) else None
         if padding_mask is not None:
             values["tokens"] = (tf.reduce_sum(tf.cast(padding_mask, tf.float32)), 1.0)
             values["padded_tokens"] = (tf.cast(tf.size(padding_mask), tf.float32), 1.0)
+        if self.nan_policy == "skip":
+            norm = tf.linalg.global_norm(grads) if norm is None else norm
+            bad = tf.cast(tf.logical_not(tf.math.is_finite(loss)), tf.float32)
+            finite = tf.logical_and(context.all_reduce(SUM, bad) == 0.0,
+                                    tf.math.is_finite(norm))
+            # The cond runs in the cross-replica context, as Keras's LossScaleOptimizer
+            # does: a replica-context cond cannot hold the optimizer's merge_call.
+            context.merge_call(functools.partial(self._apply_if_finite, variables=variables),
+                               args=(finite, grads))
+            values = {name: (tf.where(finite, tf.cast(total, tf.float32), 0.0),
+                             tf.where(finite, tf.cast(count, tf.float32), 0.0))
+                      for name, (total, count) in values.items()}
+        else:
+            self.optimizer.apply_gradients(zip(grads, variables))
+        self.global_step.assign_add(1)
         self.train_sums.update(values)
+
+    def _apply_if_finite(self, distribution, finite, grads, variables):
+        """Cross-replica: applies the (identical, all-reduced) gradients on every
+        replica when `finite`, else counts a skipped step."""
+        finite = distribution.experimental_local_results(finite)[0]
+
+        def apply():
+            distribution.extended.call_for_each_replica(
+                lambda g: self.optimizer.apply_gradients(zip(g, variables)), args=(grads,))
+
+        def skip():
+            self.skipped_steps.assign_add(1)
+        tf.cond(finite, apply, skip)
 
     def train_loop_begin(self):
         self.train_sums.reset()
@@ -106,8 +154,10 @@ class TaskRunner(orbit.StandardTrainer, orbit.StandardEvaluator):
         totals = self.train_sums.totals()
         elapsed = max(time.time() - self._loop_start, 1e-9)
         steps = int(self.global_step.numpy()) - self._loop_start_step
-        logs = with_total_loss({n: t / c for n, (t, c) in totals.items()
-                                if n not in ("tokens", "padded_tokens") and c}, self.loss_names)
+        means = {n: t / c for n, (t, c) in totals.items()
+                 if n not in ("tokens", "padded_tokens") and c}
+        # Every step of the loop skipped (nan_policy=skip): no loss to show.
+        logs = with_total_loss(means, self.loss_names) if means else {"loss": float("nan")}
         logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
         logs["steps_per_sec"] = steps / elapsed
         logs["tokens_per_sec"] = totals["padded_tokens"][0] / elapsed

@@ -7,6 +7,9 @@ from absl import flags
 from zoo.cli import common
 
 flags.DEFINE_string("checkpoint", "", "Checkpoint to export; empty: the latest in --model_dir.")
+flags.DEFINE_string("decoding", "", "Decoding options of generative tasks baked into the "
+                    "export, e.g. sampler=top_p,top_p=0.9,temperature=0.8 or "
+                    "sampler=beam,num_beams=4,length_penalty=0.6.")
 
 
 def main(argv):
@@ -21,7 +24,7 @@ def main(argv):
     FLAGS.plugins = list(FLAGS.plugins) or list(config.plugins)
     common.load_plugins_reporting()
     export_dir = FLAGS.export_dir or os.path.join(FLAGS.model_dir, "export")
-    path = export_model(FLAGS.model_dir, export_dir, FLAGS.checkpoint or None)
+    path = export_model(FLAGS.model_dir, export_dir, FLAGS.checkpoint or None, FLAGS.decoding)
     print(f"export: {path}")
 
 

@@ -1,7 +1,9 @@
-"""zoo-predict: loads an exported SavedModel and runs raw strings through a signature.
+"""zoo-predict: runs raw strings through a signature of an exported SavedModel
+(--export_dir) or, without --export_dir, of the latest checkpoint of --model_dir.
 
     zoo-predict --export_dir=runs/a/export "the [MASK] sat on the mat ."
     echo "a line per input" | zoo-predict --export_dir=serving/a -
+    zoo-predict --model_dir=runs/gpt --decoding=sampler=top_p,top_p=0.9 "ROMEO:"
 """
 import json
 import sys
@@ -12,34 +14,68 @@ from zoo.cli import common
 
 flags.DEFINE_string("signature", "serving_default", "Signature to call.")
 flags.DEFINE_boolean("json", False, "Print raw outputs as JSON instead of the task's format.")
+flags.DEFINE_string("decoding", "", "Decoding options of generative tasks, e.g. "
+                    "sampler=beam,num_beams=4 (with --model_dir).")
+
+
+def _signature_from_model_dir(model_dir, name, decoding):
+    """The task's signature built in-process from the latest checkpoint."""
+    import tensorflow as tf
+
+    from zoo.assembly import assemble
+    from zoo.run_config import load_run_config
+    config = load_run_config(model_dir)
+    common.load_plugins_reporting(list(config.plugins))
+    checkpoint = tf.train.latest_checkpoint(model_dir)
+    if not checkpoint:
+        raise FileNotFoundError(f"'{model_dir}' has no checkpoint; train first")
+    run = assemble(config, model_dir, decoding=decoding)
+    tf.train.Checkpoint(model=run.model).restore(checkpoint).expect_partial()
+    signatures = run.task.serving_signatures(run.model)
+    if name not in signatures:
+        raise common.UsageError(f"task '{config.task}' has no signature '{name}'; it has: "
+                                f"{', '.join(sorted(signatures))}")
+    function = signatures[name]
+    return function, [spec.name for spec in function.input_signature], config.task
+
+
+def _signature_from_export(export_dir, name):
+    import tensorflow as tf
+
+    from zoo.export import METADATA_FILE, latest_version_dir
+    path = latest_version_dir(export_dir)
+    loaded = tf.saved_model.load(path)
+    if name not in loaded.signatures:
+        raise common.UsageError(f"'{path}' has no signature '{name}'; it has: "
+                                f"{', '.join(sorted(loaded.signatures))}")
+    signature = loaded.signatures[name]
+    with open(f"{path}/assets.extra/{METADATA_FILE}", encoding="utf-8") as handle:
+        task = json.load(handle)["task"]
+    return signature, sorted(signature.structured_input_signature[1]), task
 
 
 def main(argv):
     import tensorflow as tf
 
-    from zoo.export import METADATA_FILE, latest_version_dir
     from zoo.predictions import describe, to_python
     FLAGS = flags.FLAGS
-    if not FLAGS.export_dir:
-        raise common.UsageError("--export_dir is required")
     texts = argv[1:]
     if texts == ["-"]:
         texts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
     if not texts:
         raise common.UsageError("give one or more texts as arguments, or '-' for stdin")
-    path = latest_version_dir(FLAGS.export_dir)
-    loaded = tf.saved_model.load(path)
-    if FLAGS.signature not in loaded.signatures:
-        raise common.UsageError(f"'{path}' has no signature '{FLAGS.signature}'; it has: "
-                                f"{', '.join(sorted(loaded.signatures))}")
-    signature = loaded.signatures[FLAGS.signature]
-    input_names = sorted(signature.structured_input_signature[1])
+    if FLAGS.export_dir:
+        if FLAGS.decoding:
+            raise common.UsageError("--decoding applies to --model_dir; an export decodes "
+                                    "as it was exported (zoo-export --decoding=...)")
+        signature, input_names, task = _signature_from_export(FLAGS.export_dir, FLAGS.signature)
+    else:
+        signature, input_names, task = _signature_from_model_dir(
+            FLAGS.model_dir, FLAGS.signature, FLAGS.decoding)
     if len(input_names) != 1:
         raise common.UsageError(f"signature '{FLAGS.signature}' takes inputs "
                                 f"{', '.join(input_names)}; zoo-predict feeds one text input")
     outputs = to_python(signature(**{input_names[0]: tf.constant(texts)}))
-    with open(f"{path}/assets.extra/{METADATA_FILE}", encoding="utf-8") as handle:
-        task = json.load(handle)["task"]
     if FLAGS.json:
         print(json.dumps(outputs, indent=2))
         return

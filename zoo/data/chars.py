@@ -3,8 +3,7 @@
 `CharEncoder` maps Unicode characters to ids through a vocabulary learned from
 the data (`chars.json`: the list of tokens, special tokens first); characters
 it has not seen become [UNK]. `ByteEncoder` maps UTF-8 bytes to ids with a
-fixed 256-entry table after the special tokens (keras-hub's ByteTokenizer),
-so nothing is unknown and nothing needs training.
+fixed 256-entry table after the special tokens so nothing is unknown and nothing needs training.
 
 Example:
     >>> train_char_vocab(["First Citizen:", "Before we proceed"], 100, "run/chars.json")
@@ -15,7 +14,6 @@ Example:
 import collections
 import json
 
-import keras_hub
 import tensorflow as tf
 
 from zoo.data.tokenizer import SPECIAL_TOKENS, TextEncoder
@@ -75,7 +73,7 @@ class CharEncoder(TextEncoder):
 
 
 class ByteEncoder(TextEncoder):
-    """One id per UTF-8 byte: the special tokens, then bytes 0-255."""
+    """One id per UTF-8 byte: the special tokens (and sentinels), then bytes 0-255."""
     kind = "byte"
 
     def __init__(self, seq_len, trim_padding=True, extra_tokens=()):
@@ -83,10 +81,12 @@ class ByteEncoder(TextEncoder):
         self.offset = len(specials)
         super().__init__(specials + [f"<0x{b:02X}>" for b in range(256)], seq_len,
                          trim_padding=trim_padding)
-        self.tokenizer = keras_hub.tokenizers.ByteTokenizer()
+        self._bytes = tf.constant([bytes([b]) for b in range(256)])
 
     def tokenize(self, texts):
-        return self.tokenizer(texts) + self.offset
+        pieces = tf.strings.bytes_split(texts)
+        values = tf.reshape(tf.io.decode_raw(pieces.flat_values, tf.uint8), [-1])
+        return pieces.with_flat_values(tf.cast(values, tf.int32) + self.offset)
 
     def _detokenize_ragged(self, ids):
-        return self.tokenizer.detokenize(ids - self.offset)
+        return tf.strings.reduce_join(tf.gather(self._bytes, ids - self.offset), axis=-1)

@@ -39,7 +39,7 @@ class SentencePieceEncoder(TextEncoder):
         super().__init__(vocabulary, seq_len, SPM_SPECIAL_TOKENS, trim_padding, model_path)
 
     def tokenize(self, texts):
-        return self.tokenizer(texts)
+        return self._ragged(self.tokenizer(texts))
 
     def _detokenize_ragged(self, ids):
         return self.tokenizer.detokenize(ids)

@@ -100,6 +100,12 @@ class TextEncoder:
         """1-D strings -> ragged int32 ids, no special tokens added."""
         raise NotImplementedError
 
+    @staticmethod
+    def _ragged(ids):
+        # keras-hub tokenizers return Python lists when run eagerly.
+        return ids if isinstance(ids, (tf.Tensor, tf.RaggedTensor)) else \
+            tf.ragged.constant(ids, dtype=tf.int32, ragged_rank=1)
+
     def _detokenize_ragged(self, ids):
         raise NotImplementedError
 
@@ -148,7 +154,7 @@ class WordPieceEncoder(TextEncoder):
             special_tokens=list(SPECIAL_TOKENS), special_tokens_in_strings=True)
 
     def tokenize(self, texts):
-        return self.tokenizer(texts)
+        return self._ragged(self.tokenizer(texts))
 
     def _detokenize_ragged(self, ids):
         return self.tokenizer.detokenize(ids)
