@@ -10,7 +10,7 @@ kept text. Nothing depends on a language or a word list.
 
 One pass, batch by batch, and memory holds only hashes, never the corpus:
 per kept row an 8-byte hash, one LSH bucket entry per band and a 64-byte
-MinHash signature, in sorted numpy arrays (about 270 bytes a row with the
+MinHash signature, in sorted numpy arrays (about 200 bytes a row with the
 default threshold).
 
 Example:
@@ -84,15 +84,16 @@ def text_hash(text):
 
 
 class HashIndex:
-    """A map from uint64 keys to uint32 values in 12 bytes an entry.
+    """A map from integer keys (uint64, or uint32 where a collision costs only a
+    check) to uint32 values: 12 or 8 bytes an entry.
 
     Entries live in a sorted numpy array, searched a batch of keys at a time;
     new ones wait in the dict `recent` until `compact()` merges them in (one
     linear pass). Callers add only keys they did not find.
     """
 
-    def __init__(self):
-        self._keys = np.empty(0, np.uint64)
+    def __init__(self, dtype=np.uint64):
+        self._keys = np.empty(0, dtype)
         self._values = np.empty(0, np.uint32)
         self.recent = {}
 
@@ -101,8 +102,8 @@ class HashIndex:
         return self._keys.nbytes + self._values.nbytes
 
     def find(self, keys):
-        """The value of each key (uint64 array) in the merged entries, -1 where absent;
-        look in `recent` too."""
+        """The value of each key (an array of the index's dtype) among the merged
+        entries, -1 where absent; look in `recent` too."""
         found = np.full(len(keys), -1, np.int64)
         if len(self._keys):
             at = np.minimum(np.searchsorted(self._keys, keys), len(self._keys) - 1)
@@ -116,7 +117,7 @@ class HashIndex:
     def compact(self, buffer_size=1 << 16):
         if len(self.recent) < buffer_size:
             return
-        keys = np.fromiter(self.recent, np.uint64, len(self.recent))
+        keys = np.fromiter(self.recent, self._keys.dtype, len(self.recent))
         values = np.fromiter(self.recent.values(), np.uint32, len(self.recent))
         order = np.argsort(keys)
         at = np.searchsorted(self._keys, keys[order])
@@ -145,7 +146,7 @@ class NearDuplicates:
         self.rows_per_band = self._rows_per_band(threshold, num_perm)
         self._band_mix = rng.integers(0, 2**64, self.rows_per_band, np.uint64, endpoint=False)
         self._band_ids = np.arange(num_perm // self.rows_per_band, dtype=np.uint64) << np.uint64(56)
-        self._index = HashIndex()
+        self._index = HashIndex(np.uint32)  # bucket keys: a collision only adds a candidate
         self._signatures = []  # blocks of (4096, num_perm) uint8
         self.kept = 0
 
@@ -192,7 +193,7 @@ class NearDuplicates:
         signatures = self.signatures(texts)
         low_bytes = signatures.astype(np.uint8)
         bands = signatures.reshape(len(texts), -1, self.rows_per_band).astype(np.uint64)
-        keys = (bands @ self._band_mix) ^ self._band_ids
+        keys = (((bands @ self._band_mix) ^ self._band_ids) >> np.uint64(32)).astype(np.uint32)
         found = self._index.find(keys.ravel()).reshape(keys.shape)
         duplicates = []
         for row_keys, row_found, low in zip(keys.tolist(), found.tolist(), low_bytes):
