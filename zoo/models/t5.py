@@ -9,6 +9,7 @@ Example:
 """
 import dataclasses
 
+import keras
 import keras_hub
 import tensorflow as tf
 
@@ -23,7 +24,15 @@ def build_t5(config):
         raise ValueError("T5Config.vocabulary_size must be set from the tokenizer")
     fields = dataclasses.asdict(config)
     fields["key_value_dim"] = config.key_value_dim or None
-    return keras_hub.models.T5Backbone(**fields)
+    backbone = keras_hub.models.T5Backbone(**fields)
+    # keras-hub 0.32 initialises the token embedding with TruncatedNormal(1.0),
+    # i.e. mean 1.0 and stddev 0.05: every token starts as nearly the same
+    # vector and the encoder output barely depends on the input. Presets
+    # overwrite it; for training from scratch use T5's N(0, 1).
+    embeddings = backbone.token_embedding.embeddings
+    embeddings.assign(keras.initializers.TruncatedNormal(mean=0.0, stddev=1.0)(
+        embeddings.shape, embeddings.dtype))
+    return backbone
 
 
 class T5LM(keras_hub.models.T5Seq2SeqLM):
