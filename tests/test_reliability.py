@@ -1,5 +1,6 @@
 """Resume is bit-exact, SIGTERM checkpoints and exits 0, a NaN loss stops cleanly."""
 import json
+import math
 import os
 import signal
 import subprocess
@@ -50,21 +51,36 @@ def wait_for_log_lines(model_dir, count, process, timeout=300):
     while time.time() < deadline and process.poll() is None:
         if os.path.exists(log) and len(open(log).read().splitlines()) >= count:
             return
-        time.sleep(0.2)
+        time.sleep(0.05)
     raise AssertionError(f"no {count} log lines: {process.communicate()[0]}")
 
 
-def test_run_killed_mid_way_resumes_bit_identical(tmp_path, corpus):
-    straight, killed = str(tmp_path / "straight"), str(tmp_path / "killed")
-    train(f"--model_dir={straight}", f"--train_data={corpus}", "--train_steps=30", *NANO)
-    process = start(killed, corpus, 30)
-    wait_for_log_lines(killed, 2, process)
+STEPS = 60
+
+
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory, corpus):
+    """An uninterrupted run of STEPS steps, shared by the kill points."""
+    model_dir = str(tmp_path_factory.mktemp("straight") / "run")
+    train(f"--model_dir={model_dir}", f"--train_data={corpus}", f"--train_steps={STEPS}", *NANO)
+    return model_dir
+
+
+# Killed after the 2nd, 5th and 8th progress line (steps 10, 25, 40 of 60; a line
+# and a checkpoint every 5 steps, the line first), at whatever step it has reached.
+@pytest.mark.parametrize("lines", [2, 5, 8])
+def test_run_killed_mid_way_resumes_bit_identical(tmp_path, corpus, straight_run, lines):
+    killed = str(tmp_path / "killed")
+    process = start(killed, corpus, STEPS)
+    wait_for_log_lines(killed, lines, process)
+    assert process.poll() is None, "the run ended before it could be killed"
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert 5 <= int(tf.train.latest_checkpoint(killed).rsplit("-", 1)[1]) < 30
-    out = subprocess.run(start(killed, corpus, 30).args, capture_output=True, text=True).stdout
+    assert 5 * (lines - 1) <= int(tf.train.latest_checkpoint(killed).rsplit("-", 1)[1]) < STEPS
+    out = subprocess.run(start(killed, corpus, STEPS).args, capture_output=True,
+                         text=True).stdout
     assert "resumed from" in out
-    a, b = weights(straight), weights(killed)
+    a, b = weights(straight_run), weights(killed)
     assert a.keys() == b.keys() and len(a) > 50  # model weights, slots, iterations
     for name in a:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
@@ -98,3 +114,109 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, corpus):
         train(f"--model_dir={model_dir}", f"--train_data={corpus}", "--train_steps=10",
               "--learning_rate=1e30", "--clip_norm=0", *NANO)
     assert tf.train.latest_checkpoint(model_dir).endswith("ckpt-5")
+
+
+# -- --nan_policy=skip ---------------------------------------------------------
+
+REGRESSION = ["--task=regression", "--model=bert_nano", "--seq_len=16", "--global_batch_size=8",
+              "--vocab_size=100", "--steps_per_loop=5", "--checkpoint_every=5", "--noexport",
+              "--shuffle_buffer=1", "--train_steps=10"]
+
+
+@pytest.fixture(scope="module")
+def overflowing_targets(tmp_path_factory):
+    """40 rows, in order (no shuffle): the 2nd batch of 8 of every epoch holds a target
+    of 1e30, whose squared error overflows float32, so steps 2 and 7 have an Inf loss."""
+    words = "the a film movie good bad great boring plot actor scene story".split()
+    rows = ["text\tlabel"] + [
+        f"{' '.join(words[(i * 7 + j) % len(words)] for j in range(6))}\t"
+        f"{'1e30' if i == 8 else round(i / 40, 3)}" for i in range(40)]
+    path = tmp_path_factory.mktemp("nan") / "targets.tsv"
+    path.write_text("\n".join(rows) + "\n")
+    return str(path)
+
+
+def checkpoint_values(model_dir):
+    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(model_dir))
+    return {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()}
+
+
+def test_overflowing_targets_stop_training_by_default(tmp_path, overflowing_targets):
+    from zoo.loop import NonFiniteLossError
+    with pytest.raises(NonFiniteLossError) as error:
+        train(f"--model_dir={tmp_path}/run", f"--train_data={overflowing_targets}", *REGRESSION)
+    assert str(error.value) == ("the loss is nan in steps 1-5; training stopped. No checkpoint "
+                                "was saved before it.")
+
+
+def test_nan_policy_skip_applies_no_update_for_bad_steps(tmp_path, overflowing_targets, capsys):
+    model_dir = str(tmp_path / "run")
+    logs = train(f"--model_dir={model_dir}", f"--train_data={overflowing_targets}",
+                 "--nan_policy=skip", *REGRESSION)
+    out = capsys.readouterr().out
+    assert ("skipped 1 step(s) with a NaN/Inf loss or gradient in steps 1-5 (1 in this run, "
+            "--max_skipped_steps=10)") in out
+    assert "in steps 6-10 (2 in this run, --max_skipped_steps=10)" in out
+    assert math.isfinite(logs["train"]["loss"]) and logs["train"]["skipped_steps"] == 1
+    values = checkpoint_values(model_dir)
+    # global_step counts batches, optimizer iterations count applied updates.
+    assert values["global_step/.ATTRIBUTES/VARIABLE_VALUE"] == 10
+    assert values["skipped_steps/.ATTRIBUTES/VARIABLE_VALUE"] == 2
+    assert values["optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"] == 8
+    floats = [v for v in values.values() if isinstance(v, np.ndarray) and v.dtype.kind == "f"]
+    assert len(floats) > 50 and all(np.isfinite(v).all() for v in floats)
+    log = [json.loads(line) for line in open(os.path.join(model_dir, "train_log.jsonl"))]
+    assert [r["skipped_steps"] for r in log] == [1, 1]
+
+
+def test_nan_policy_skip_stops_beyond_the_limit(tmp_path, overflowing_targets):
+    model_dir = str(tmp_path / "run")
+    from zoo.loop import NonFiniteLossError
+    with pytest.raises(NonFiniteLossError) as error:
+        train(f"--model_dir={model_dir}", f"--train_data={overflowing_targets}",
+              "--nan_policy=skip", "--max_skipped_steps=1", *REGRESSION)
+    assert str(error.value) == (
+        "2 steps had a NaN/Inf loss or gradient, more than --max_skipped_steps=1; training "
+        f"stopped at step 10. The last good checkpoint is kept: {model_dir}/ckpt-5")
+    assert tf.train.latest_checkpoint(model_dir).endswith("ckpt-5")
+
+
+# -- export killed mid-write ------------------------------------------------------
+
+def test_export_killed_mid_write_leaves_only_complete_versions(tmp_path, straight_run):
+    from zoo.export import export_model, latest_version_dir
+    base = str(tmp_path / "serving")
+    assert export_model(straight_run, base) == f"{base}/1"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "zoo.cli.export", f"--model_dir={straight_run}",
+         f"--export_dir={base}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 300
+    temporary = []
+    while time.time() < deadline and process.poll() is None:
+        temporary = [n for n in os.listdir(base) if n.startswith(".2.tmp-")]
+        if temporary and os.listdir(os.path.join(base, temporary[0])):
+            break  # the SavedModel is being written
+        time.sleep(0.01)
+    assert process.poll() is None, process.communicate()[0]
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+    loaded = set()
+
+    def check_versions(expected):
+        names = sorted(os.listdir(base))
+        versions = [n for n in names if n.isdigit()]
+        assert versions == expected
+        # The leftover is hidden and not a number: TF Serving and next_version ignore it.
+        assert [n for n in names if not n.isdigit()] == temporary
+        for version in sorted(set(versions) - loaded):
+            loaded.add(version)
+            path = os.path.join(base, version)
+            assert os.path.exists(os.path.join(path, "saved_model.pb"))
+            tokens = tf.saved_model.load(path).signatures["tokenize"](text=tf.constant(["a b"]))
+            assert tokens["token_ids"].shape[0] == 1
+        assert latest_version_dir(base) == os.path.join(base, expected[-1])
+
+    check_versions(["1"])
+    assert export_model(straight_run, base) == f"{base}/2"
+    check_versions(["1", "2"])
