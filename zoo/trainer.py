@@ -108,10 +108,15 @@ class TaskRunner(orbit.StandardTrainer, orbit.StandardEvaluator):
             grads, norm = tf.clip_by_global_norm(grads, self.clip_norm)
         values = dict(terms)
         values.update(self.task.metrics(labels, outputs, weights))
-        padding_mask = features.get("padding_mask") if isinstance(features, dict) else None
-        if padding_mask is not None:
-            values["tokens"] = (tf.reduce_sum(tf.cast(padding_mask, tf.float32)), 1.0)
-            values["padded_tokens"] = (tf.cast(tf.size(padding_mask), tf.float32), 1.0)
+        # Tokens the model read: every `*padding_mask` input (encoder and decoder
+        # of a seq2seq model both count).
+        masks = [v for k, v in features.items() if k.endswith("padding_mask")] \
+            if isinstance(features, dict) else []
+        if masks:
+            values["tokens"] = (tf.add_n([tf.reduce_sum(tf.cast(m, tf.float32))
+                                          for m in masks]), 1.0)
+            values["padded_tokens"] = (tf.add_n([tf.cast(tf.size(m), tf.float32)
+                                                 for m in masks]), 1.0)
         if self.nan_policy == "skip":
             norm = tf.linalg.global_norm(grads) if norm is None else norm
             bad = tf.cast(tf.logical_not(tf.math.is_finite(loss)), tf.float32)
