@@ -2,8 +2,8 @@
 
 Single texts or text pairs (`pair=True` reads a `text_b` field) are packed as
 `[CLS] a [SEP] (b [SEP])`; the head reads the backbone's pooled output (the
-[CLS] vector for encoders) or, when a backbone has none, the mean of its
-sequence output over non-padding tokens.
+[CLS] vector for BERT) or, when a backbone has none, the mean of its
+sequence output over non-padding tokens (GPT; the encoder of T5).
 
 Example (a subclass):
     class Scorer(PooledHeadTask):
@@ -35,6 +35,21 @@ def pooled_vector(backbone_outputs, padding_mask):
         keras.ops.sum(mask, axis=1), 1.0)
 
 
+def backbone_input_names(backbone):
+    """BERT reads segment ids; GPT and T5 (its encoder) token ids and mask only."""
+    names = ("token_ids", "padding_mask")
+    return names + ("segment_ids",) if "segment_ids" in backbone.input else names
+
+
+def backbone_outputs(backbone, inputs):
+    """The sequence output (and BERT's pooled output) of any zoo backbone; for
+    an encoder-decoder, of its encoder alone."""
+    if "encoder_token_ids" in backbone.input:
+        from zoo.models.t5 import encoder_output
+        return encoder_output(backbone, inputs["token_ids"], inputs["padding_mask"])
+    return backbone({name: inputs[name] for name in backbone_input_names(backbone)})
+
+
 class PooledHeadTask(TaskPlugin):
     """Subclasses give `head_units()`, `targets(examples)`, loss, metrics, serving outputs."""
 
@@ -56,17 +71,20 @@ class PooledHeadTask(TaskPlugin):
     def encode(self, examples):
         pair = examples.get("text_b") if self.config.pair else None
         token_ids, segment_ids, padding_mask = self.encoder.encode(examples["text"], pair)
-        return {"token_ids": token_ids, "segment_ids": segment_ids,
-                "padding_mask": padding_mask}
+        features = {"token_ids": token_ids, "segment_ids": segment_ids,
+                    "padding_mask": padding_mask}
+        return {k: v for k, v in features.items()
+                if k in getattr(self, "input_names", features)}
 
     def preprocess(self, examples, seed=None):
         labels, weights = self.targets(examples)
         return self.encode(examples), labels, weights
 
     def build_model(self, backbone):
-        inputs = {name: keras.Input((None,), dtype="int32", name=name)
-                  for name in ("token_ids", "segment_ids", "padding_mask")}
-        pooled = pooled_vector(backbone(inputs), inputs["padding_mask"])
+        names = backbone_input_names(backbone)
+        inputs = {name: keras.Input((None,), dtype="int32", name=name) for name in names}
+        self.input_names = names
+        pooled = pooled_vector(backbone_outputs(backbone, inputs), inputs["padding_mask"])
         pooled = keras.layers.Dropout(self.config.dropout, name="head_dropout")(pooled)
         outputs = keras.layers.Dense(self.head_units(), name="head")(pooled)
         return keras.Model(inputs, outputs, name=f"{self.name}_model")

@@ -50,6 +50,17 @@ class T5LM(keras_hub.models.T5Seq2SeqLM):
         return (logits, hidden, *caches)
 
 
+def encoder_output(backbone, token_ids, padding_mask):
+    """The encoder stack alone (as T5Seq2SeqLM.call_encoder): [batch, len, hidden],
+    for heads that need no decoder (classification, regression)."""
+    x = backbone.encoder_embedding_dropout(backbone.token_embedding(token_ids))
+    position_bias = None
+    for layer in backbone.encoder_transformer_layers:
+        x, position_bias = layer(x, attention_mask=padding_mask[:, None, :],
+                                 position_bias=position_bias, use_causal_mask=False)
+    return backbone.encoder_dropout(backbone.encoder_layer_norm(x))
+
+
 def seq2seq_lm(backbone):
     """The backbone with its LM head, as keras-hub's cached-decoding model."""
     return T5LM(backbone=backbone, preprocessor=None)
