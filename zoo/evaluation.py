@@ -44,3 +44,14 @@ def evaluate_model_dir(model_dir, eval_paths, strategy, global_batch_size, steps
     with open(os.path.join(model_dir, "eval_log.jsonl"), "a", encoding="utf-8") as handle:
         handle.write(json.dumps(record, sort_keys=True) + "\n")
     return record
+
+
+def evaluate_run(run, eval_paths, global_batch_size, seed=0, text_mode="line", steps=-1):
+    """{metric: value} of `run.model` as it is in memory (e.g. after quantization),
+    one pass over eval_paths under the default strategy; nothing is logged."""
+    dataset = evaluation_dataset(eval_paths, run.task, global_batch_size, seed, text_mode)
+    names = metric_names(run.task, run.model, next(iter(dataset)))
+    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+    runner = TaskRunner(tf.distribute.get_strategy(), run.task, run.model, None, step, None,
+                        dataset, names)
+    return {name: float(value) for name, value in runner.evaluate(steps).items()}

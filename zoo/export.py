@@ -12,6 +12,7 @@ Example:
 import dataclasses
 import json
 import os
+import tempfile
 
 import tensorflow as tf
 
@@ -76,22 +77,13 @@ class _Servable(tf.Module):
             self.vocab = tf.saved_model.Asset(vocab_path)
 
 
-def export_model(model_dir, export_dir, checkpoint=None, decoding=""):
-    """Restores the latest (or given) checkpoint of model_dir and exports it;
-    `decoding` replaces decoding options of generative tasks (`sampler=beam`)."""
-    config = load_run_config(model_dir)
-    checkpoint = checkpoint or tf.train.latest_checkpoint(model_dir)
-    if not checkpoint:
-        raise FileNotFoundError(f"'{model_dir}' has no checkpoint to export; train first")
-    run = assemble(config, model_dir, decoding=decoding)
-    tf.train.Checkpoint(model=run.model).restore(checkpoint).expect_partial() \
-        .assert_existing_objects_matched()
+def _save(run, export_dir, path, metadata):
+    """Saves run.model with fresh signatures (traced now, so after any quantization)."""
     signatures = run.task.serving_signatures(run.model)
     signatures.setdefault("tokenize", tokenize_signature(run.encoder))
     if "serving_default" not in signatures:
-        raise ValueError(f"task '{config.task}' exports no 'serving_default' signature")
+        raise ValueError(f"task '{metadata['task']}' exports no 'serving_default' signature")
     servable = _Servable(run.model, run.encoder.vocab_path, run.encoder, run.task)
-    path = os.path.join(export_dir, str(next_version(export_dir)))
     with atomic_directory(path) as tmp:
         tf.saved_model.save(servable, tmp, signatures=signatures)
         extra = os.path.join(tmp, "assets.extra")
@@ -102,9 +94,46 @@ def export_model(model_dir, export_dir, checkpoint=None, decoding=""):
                               {k: v for k, v in run.task.warmup_inputs().items()
                                if k in default_inputs})
         with open(os.path.join(extra, METADATA_FILE), "w", encoding="utf-8") as handle:
-            json.dump({"task": config.task, "model": config.model,
-                       "checkpoint": os.path.basename(checkpoint),
-                       "signatures": sorted(signatures), "plugins": list(config.plugins),
-                       "task_config": dataclasses.asdict(run.task.config)},
-                      handle, indent=2)
+            json.dump({**metadata, "signatures": sorted(signatures)}, handle, indent=2)
     return path
+
+
+def export_model(model_dir, export_dir, checkpoint=None, decoding="", quantize="",
+                 eval_data=(), eval_batch_size=64):
+    """Restores the latest (or given) checkpoint of model_dir and exports it;
+    `decoding` replaces decoding options of generative tasks (`sampler=beam`).
+
+    `quantize="int8"` quantizes the weights (zoo.quantize) before saving; the
+    float export is then also saved to a temporary directory to record its
+    size (`float_bytes` in zoo.json). With `eval_data`, the task's metrics on
+    those files before and after quantization go into zoo.json (`eval`)."""
+    from zoo.evaluation import evaluate_run
+    from zoo.quantize import check_mode, directory_bytes, quantize_model
+    check_mode(quantize)
+    config = load_run_config(model_dir)
+    checkpoint = checkpoint or tf.train.latest_checkpoint(model_dir)
+    if not checkpoint:
+        raise FileNotFoundError(f"'{model_dir}' has no checkpoint to export; train first")
+    run = assemble(config, model_dir, decoding=decoding)
+    tf.train.Checkpoint(model=run.model).restore(checkpoint).expect_partial() \
+        .assert_existing_objects_matched()
+    metadata = {"task": config.task, "model": config.model,
+                "checkpoint": os.path.basename(checkpoint), "plugins": list(config.plugins),
+                "task_config": dataclasses.asdict(run.task.config), "quantize": quantize}
+
+    def evaluate():
+        return evaluate_run(run, list(eval_data), eval_batch_size,
+                            config.training.get("seed", 0), config.text_mode)
+    results = {"data": list(eval_data), "float": evaluate()} if eval_data else None
+    path = os.path.join(export_dir, str(next_version(export_dir)))
+    if quantize:
+        os.makedirs(export_dir, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=export_dir, prefix=".float-") as scratch:
+            metadata["float_bytes"] = directory_bytes(
+                _save(run, export_dir, os.path.join(scratch, "1"), metadata))
+        metadata["quantization"] = quantize_model(run.model, quantize)
+        if results:
+            results[quantize] = evaluate()
+    if results:
+        metadata["eval"] = results
+    return _save(run, export_dir, path, metadata)

@@ -13,6 +13,8 @@ flags.DEFINE_string("export_dir", "", "Export base directory (zoo-predict: or on
                     "directory); empty: <model_dir>/export.")
 flags.DEFINE_string("train_data", "", "Comma list / globs of training files (zoo-train: "
                     "empty trains on the built-in corpus).")
+flags.DEFINE_string("eval_data", "", "Comma list / globs of evaluation files (zoo-export: "
+                    "metrics before and after --quantize).")
 flags.DEFINE_enum("text_mode", "line", ["line", "paragraph"],
                   "Plain text: one document per line, or blank-line separated paragraphs.")
 flags.DEFINE_integer("vocab_size", 8000, "Size of a vocab trained from the data.")

@@ -1,6 +1,7 @@
 """zoo-export: writes <export_dir>/<version>/ from the latest checkpoint of --model_dir.
 
     zoo-export --model_dir=runs/a --export_dir=serving/a
+    zoo-export --model_dir=runs/a --quantize=int8 --eval_data=dev.tsv   # + size/metric report
 """
 from absl import flags
 
@@ -10,6 +11,9 @@ flags.DEFINE_string("checkpoint", "", "Checkpoint to export; empty: the latest i
 flags.DEFINE_string("decoding", "", "Decoding options of generative tasks baked into the "
                     "export, e.g. sampler=top_p,top_p=0.9,temperature=0.8 or "
                     "sampler=beam,num_beams=4,length_penalty=0.6.")
+flags.DEFINE_enum("quantize", "", ["", "int8"], "Weight-only post-training quantization of "
+                  "the export (Keras int8 kernels and embeddings); empty: float weights.")
+flags.DEFINE_integer("eval_batch_size", 64, "Batch size of the --eval_data evaluation.")
 
 
 def main(argv):
@@ -24,8 +28,41 @@ def main(argv):
     FLAGS.plugins = list(FLAGS.plugins) or list(config.plugins)
     common.load_plugins_reporting()
     export_dir = FLAGS.export_dir or os.path.join(FLAGS.model_dir, "export")
-    path = export_model(FLAGS.model_dir, export_dir, FLAGS.checkpoint or None, FLAGS.decoding)
+    eval_paths = []
+    if FLAGS.eval_data:
+        from zoo.data.files import expand_paths
+        from zoo.data.readers import aligned_sources, check_readable
+        eval_paths = aligned_sources(expand_paths(FLAGS.eval_data), config.data_fields)
+        check_readable(eval_paths, config.data_fields, config.text_mode)
+    from zoo.quantize import QuantizeError
+    try:
+        path = export_model(FLAGS.model_dir, export_dir, FLAGS.checkpoint or None,
+                            FLAGS.decoding, FLAGS.quantize, eval_paths, FLAGS.eval_batch_size)
+    except QuantizeError as error:
+        raise common.UsageError(f"{error}; nothing was exported") from error
     print(f"export: {path}")
+    print_report(path)
+
+
+def print_report(path):
+    """Size on disk of the export (and of the float one when quantized) and the
+    eval metrics before and after quantization, from the export's zoo.json."""
+    import json
+
+    from zoo.export import METADATA_FILE
+    from zoo.quantize import directory_bytes
+    with open(f"{path}/assets.extra/{METADATA_FILE}", encoding="utf-8") as handle:
+        metadata = json.load(handle)
+    mode = metadata.get("quantize") or "float"
+    size = directory_bytes(path)
+    if "float_bytes" in metadata:
+        print(f"size: float {metadata['float_bytes']:,} bytes -> {mode} {size:,} bytes "
+              f"({size / metadata['float_bytes']:.2f}x)")
+    else:
+        print(f"size: {mode} {size:,} bytes")
+    for name, results in metadata.get("eval", {}).items():
+        if name != "data":
+            print(f"eval {name}: " + " | ".join(f"{k} {v:.4f}" for k, v in results.items()))
 
 
 def run():

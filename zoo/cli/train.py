@@ -15,7 +15,6 @@ flags.DEFINE_string("model", "bert_tiny", "Registered model name (see zoo-list).
 flags.DEFINE_string("task", "mlm", "Registered task name (see zoo-list).")
 flags.DEFINE_string("model_overrides", "", "Preset fields to change, e.g. num_layers=6,dropout=0.")
 flags.DEFINE_string("task_config", "", "Task options, e.g. mask_rate=0.2.")
-flags.DEFINE_string("eval_data", "", "Comma list / globs of evaluation files.")
 flags.DEFINE_string("tokenizer", "auto", "wordpiece, sentencepiece_unigram, sentencepiece_bpe, "
                     "char or byte; auto: that of --init_checkpoint, else wordpiece for "
                     "encoders, sentencepiece_bpe for decoders, sentencepiece_unigram for "
