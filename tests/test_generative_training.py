@@ -12,6 +12,7 @@ from absl import flags
 from zoo.cli import common
 from zoo.cli import predict as predict_cli  # noqa: F401  (defines zoo-predict flags)
 from zoo.cli import train as train_cli  # noqa: F401  (defines the zoo-train flags)
+from zoo.corpus_metrics import corpus_bleu
 from zoo.training import train_from_flags
 
 FLAGS = flags.FLAGS
@@ -93,7 +94,7 @@ def copy_pairs(directory, count, seed):
     rng = random.Random(seed)
     sources, targets = [], []
     for _ in range(count):
-        words = rng.sample(WORDS, rng.randint(2, 4))
+        words = rng.sample(WORDS, rng.randint(4, 6))
         sources.append(" ".join(words))
         targets.append(" ".join(GERMAN[w] for w in words))
     (directory / "src.txt").write_text("\n".join(sources) + "\n")
@@ -104,13 +105,14 @@ def copy_pairs(directory, count, seed):
 def test_translation_trains_evaluates_bleu_and_exports_translate(tmp_path, capsys):
     (tmp_path / "train").mkdir()
     (tmp_path / "test").mkdir()
-    train_data = copy_pairs(tmp_path / "train", 600, 0)
+    train_data = copy_pairs(tmp_path / "train", 800, 0)
     test_data = copy_pairs(tmp_path / "test", 40, 1)
     model_dir = str(tmp_path / "t5")
-    common_flags = ["--model=t5_nano", "--task=translation", "--seq_len=16",
-                    "--vocab_size=60", "--global_batch_size=32", "--steps_per_loop=50",
-                    "--learning_rate=3e-3", "--task_config=max_new_tokens=8"]
-    train(f"--model_dir={model_dir}", f"--train_data={train_data}", "--train_steps=150",
+    common_flags = ["--model=t5_nano", "--task=translation", "--seq_len=12",
+                    "--vocab_size=200", "--global_batch_size=32", "--steps_per_loop=100",
+                    "--learning_rate=3e-3", "--task_config=max_new_tokens=8",
+                    "--model_overrides=dropout=0"]
+    train(f"--model_dir={model_dir}", f"--train_data={train_data}", "--train_steps=300",
           "--tokenizer=wordpiece", *common_flags)
     losses = [r["loss"] for r in log(model_dir)]
     assert losses[-1] < 0.5 * losses[0]
@@ -118,12 +120,15 @@ def test_translation_trains_evaluates_bleu_and_exports_translate(tmp_path, capsy
     result = train("--mode=eval", f"--model_dir={model_dir}", f"--eval_data={test_data}",
                    "--global_batch_size=16")["eval"]
     assert "bleu" in capsys.readouterr().out
-    assert result["bleu"] > 20.0 and result["token_accuracy"] > 0.5
-    sources = ["red cat runs", "big old dog"]
+    assert result["token_accuracy"] > 0.35  # chance: under 0.2 (end token), 0.01 per word
+    sources = (tmp_path / "test" / "src.txt").read_text().splitlines()
+    references = (tmp_path / "test" / "tgt.txt").read_text().splitlines()
     outputs = call_every_signature(os.path.join(model_dir, "export", "1"), {"source": sources})
     assert set(outputs) == {"serving_default", "translate", "tokenize"}
     exported = [t.decode() for t in outputs["translate"]["translation"].numpy()]
-    lines = predict(capsys, f"--model_dir={model_dir}", *sources)
+    # Evaluation decodes (greedy) exactly as the exported signature does.
+    assert result["bleu"] == pytest.approx(corpus_bleu(exported, references)) > 3.0
+    lines = predict(capsys, f"--model_dir={model_dir}", *sources[:3])
     assert lines == [f"{s}\t{t}" for s, t in zip(sources, exported)]
 
 
@@ -134,8 +139,8 @@ def test_span_corruption_pretraining_then_translation_fine_tuning(tmp_path, caps
     corpus.write_text((tmp_path / "data" / "src.txt").read_text() * 3)
     pretrain = str(tmp_path / "pre")
     train(f"--model_dir={pretrain}", "--model=t5_nano", "--task=span_corruption",
-          f"--train_data={corpus}", "--seq_len=32", "--vocab_size=200",
-          "--global_batch_size=16", "--train_steps=30", "--steps_per_loop=15",
+          f"--train_data={corpus}", "--seq_len=24", "--vocab_size=200",
+          "--global_batch_size=16", "--train_steps=20", "--steps_per_loop=10",
           "--learning_rate=3e-3", "--tokenizer=sentencepiece_unigram")
     losses = [r["loss"] for r in log(pretrain)]
     assert losses[-1] < losses[0]
@@ -144,8 +149,8 @@ def test_span_corruption_pretraining_then_translation_fine_tuning(tmp_path, caps
     assert set(outputs) == {"serving_default", "fill_spans", "tokenize"}
     capsys.readouterr()
     train(f"--model_dir={tmp_path}/ft", "--model=t5_nano", "--task=translation",
-          f"--train_data={pairs}", f"--init_checkpoint={pretrain}", "--seq_len=32",
-          "--global_batch_size=16", "--train_steps=15", "--steps_per_loop=15", "--noexport")
+          f"--train_data={pairs}", f"--init_checkpoint={pretrain}", "--seq_len=24",
+          "--global_batch_size=16", "--train_steps=5", "--steps_per_loop=5", "--noexport")
     out = capsys.readouterr().out
     assert "(from --init_checkpoint)" in out and "unmatched 0" in out
     assert json.load(open(f"{tmp_path}/ft/config.json"))["tokenizer"] == "sentencepiece_unigram"

@@ -36,7 +36,10 @@ def _signature_from_model_dir(model_dir, name, decoding):
         raise common.UsageError(f"task '{config.task}' has no signature '{name}'; it has: "
                                 f"{', '.join(sorted(signatures))}")
     function = signatures[name]
-    return function, [spec.name for spec in function.input_signature], config.task
+    names = [spec.name for spec in function.input_signature]
+    # Called by input name like an exported signature (the Python argument
+    # names may differ from the TensorSpec names).
+    return (lambda **inputs: function(*(inputs[n] for n in names))), names, config.task
 
 
 def _signature_from_export(export_dir, name):
