@@ -16,7 +16,8 @@ import traceback
 
 BUILTIN_MODULES = ("zoo.models.bert", "zoo.models.gpt", "zoo.models.t5", "tasks.mlm",
                    "tasks.nsp", "tasks.mlm_nsp", "tasks.classification", "tasks.regression",
-                   "tasks.clm", "tasks.translation", "tasks.span_corruption")
+                   "tasks.clm", "tasks.translation", "tasks.span_corruption",
+                   "tasks.distill")
 
 _loaded = []  # (module name, source) in load order
 
