@@ -39,7 +39,7 @@ def test_unknown_model_lists_registered_models(model_dir):
 
 def test_unknown_task_lists_registered_tasks(model_dir):
     with pytest.raises(RegistryError, match=r"unknown task 'mln'\. Did you mean: mlm, mlm_nsp\? "
-                                            r"Registered tasks: classification, mlm, mlm_nsp"):
+                                            r"Registered tasks: classification, clm, .*mlm, mlm_nsp"):
         train(f"--model_dir={model_dir}", "--task=mln")
 
 
