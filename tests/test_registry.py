@@ -255,7 +255,7 @@ def test_plugin_with_a_missing_dependency(isolated_plugins):
 
 @pytest.mark.parametrize("module,missing,suggestion", [
     ("no_such_plugin_pkg.tagging", "no_such_plugin_pkg", ""),
-    ("tasks.mlmm", "tasks.mlmm", " Did you mean: tasks.mlm, tasks.mlm_nsp?"),
+    ("tasks.mlmm", "tasks.mlmm", " Did you mean: tasks.mlm, tasks.clm, tasks.mlm_nsp?"),
     ("no_such_plugin_module", "no_such_plugin_module", ""),
 ])
 def test_misspelled_plugin_module(module, missing, suggestion):
