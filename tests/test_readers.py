@@ -179,7 +179,8 @@ def test_plain_text_cannot_hold_labels(tmp_path):
     with pytest.raises(DataError) as error:
         list(iter_rows(path, ("text", "label")))
     assert message(error) == (f"{path}: plain text files hold one field ('text'); this task "
-                              "reads text, label: use .tsv, .csv or .jsonl")
+                              "reads text, label: use .tsv, .csv or .jsonl, or one aligned "
+                              "text file per field")
 
 
 @pytest.mark.parametrize("name,content,line,offset", [
