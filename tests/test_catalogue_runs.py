@@ -1,0 +1,222 @@
+"""Bad-input catalogue, part 2: flags, directories and plugins (see catalogue.py).
+
+`python tests/test_catalogue_runs.py` prints every case of both parts.
+"""
+import os
+import re
+
+import pytest
+from absl import flags
+
+from plugins import MODELS, TASKS, ModelSpec, OverrideError, PluginImportError, RegistryError
+from plugins.discovery import load_plugins
+from zoo.cli.common import UsageError
+from zoo.initialization import RestoreError
+from zoo.models.presets import BertConfig
+from catalogue import VOCAB, case, cases_of, check_case, corpus, train, vocab, write
+
+
+# -- flags ------------------------------------------------------------------------
+
+@case
+def global_batch_size_not_divisible_by_replicas(d, monkeypatch):
+    import zoo.training
+
+    class TwoReplicas:  # a real split needs a fresh process (tests/test_distribution.py)
+        num_replicas_in_sync = 2
+    monkeypatch.setattr(zoo.training, "create_strategy", lambda *_: TwoReplicas())
+    return (train(d, global_batch_size=3, strategy="mirrored"), UsageError,
+            "--global_batch_size=3 is not divisible by the 2 replicas of --strategy=mirrored")
+
+
+@case
+def seq_len_beyond_the_position_table(d, _):
+    return (train(d, seq_len=129), UsageError,
+            "--seq_len=129 exceeds the position table of 'bert_nano' (max_sequence_length=128)")
+
+
+@case
+def non_positive_step_count(d, _):
+    return train(d, train_steps=0), UsageError, "--train_steps must be positive, got 0"
+
+
+@case
+def eval_data_without_train_data(d, _):
+    return (train(d, eval_data=corpus(d)), UsageError, "--eval_data needs --train_data")
+
+
+@case
+def unknown_model(d, _):
+    return (train(d, model="bert_mimi"), RegistryError,
+            f"unknown model 'bert_mimi'. Did you mean: bert_mini, bert_medium, bert_tiny? "
+            f"Registered models: "
+            f"{', '.join(MODELS.names())}. More can be loaded with --plugins=package.module "
+            "or by installing a package with a 'zoo.models' entry point.")
+
+
+@case
+def unknown_task(d, _):
+    return (train(d, task="clasification"), RegistryError,
+            f"unknown task 'clasification'. Did you mean: classification? Registered tasks: "
+            f"{', '.join(TASKS.names())}. More can be loaded with --plugins=package.module "
+            "or by installing a package with a 'zoo.tasks' entry point.")
+
+
+@case
+def unknown_strategy(d, _):
+    import importlib
+    importlib.import_module("zoo.cli.train")  # defines the flags
+
+    def parse():
+        try:
+            flags.FLAGS(["zoo-train", "--strategy=tpu_pod"])
+        finally:
+            flags.FLAGS.unparse_flags()
+    return (parse, flags.IllegalFlagValueError,
+            "flag --strategy=tpu_pod: value should be one of <auto|one_device|mirrored>")
+
+
+@case
+def unknown_model_override_field(d, _):
+    return (train(d, model_overrides="layers=3"), OverrideError,
+            "unknown field 'layers' for BertConfig; fields are: dropout, hidden_dim, "
+            "intermediate_dim, max_sequence_length, num_heads, num_layers, num_segments, "
+            "vocabulary_size")
+
+
+@case
+def task_incompatible_with_model_family(d, monkeypatch):
+    MODELS.register("toy_decoder", ModelSpec("toy_decoder", "decoder", None,
+                                             BertConfig(1, 8, 1, 8)), source="test")
+    return (train(d, model="toy_decoder"), UsageError,
+            "task 'mlm' cannot train model 'toy_decoder' of family 'decoder'; it accepts "
+            "families: encoder")
+
+
+@case
+def init_checkpoint_of_another_family(d, _):
+    source = write(d / "gpt_run" / "config.json",
+                   '{"model": "toy_gpt", "family": "decoder", "model_config": {}, '
+                   '"task": "clm", "task_config": {}, "seq_len": 16}')
+    source = os.path.dirname(source)
+    return (train(d, train_data=corpus(d), init_checkpoint=source), RestoreError,
+            f"--init_checkpoint '{source}' holds a 'toy_gpt' model of family 'decoder'; this "
+            "run needs family 'encoder'")
+
+
+@case
+def init_checkpoint_that_is_no_run(d, _):
+    source = str(d / "empty_dir")
+    os.makedirs(source)
+    return (train(d, init_checkpoint=source), FileNotFoundError,
+            f"--init_checkpoint '{source}' is neither a model_dir or checkpoint of zoo-train "
+            f"nor a keras-hub preset directory (no config.json in '{source}')")
+
+
+# -- model_dir, export, output directories -------------------------------------------
+
+def prepared_model_dir(d, monkeypatch, **flags_):
+    """Runs zoo-train up to the training loop (config and vocab written, no checkpoint)."""
+    import zoo.loop
+    monkeypatch.setattr(zoo.loop, "run_training", lambda *_: {})
+    train(d, train_data=corpus(d), vocab=vocab(d), **flags_)()
+    return str(d / "run")
+
+
+@case
+def resume_with_another_configuration(d, monkeypatch):
+    model_dir = prepared_model_dir(d, monkeypatch)
+    return (train(d, train_data=corpus(d), seq_len=32, model_overrides="num_layers=1"),
+            UsageError,
+            f"'{model_dir}' holds a run with another configuration; refusing to resume it. "
+            "Differences (saved -> requested): model_config.num_layers: 2 -> 1; seq_len: 16 -> "
+            "32. Use a new --model_dir.")
+
+
+@case
+def vocab_differs_from_the_model_dirs(d, monkeypatch):
+    model_dir = prepared_model_dir(d, monkeypatch)
+    other = write(d / "other_vocab.txt", "\n".join(VOCAB + ["extra"]) + "\n")
+    return (train(d, train_data=corpus(d), vocab=other), UsageError,
+            f"--vocab={other} differs from the vocab this model_dir was trained with "
+            f"({model_dir}/vocab.txt)")
+
+
+@case
+def export_of_a_model_dir_without_checkpoint(d, monkeypatch):
+    from zoo.export import export_model
+    model_dir = prepared_model_dir(d, monkeypatch)
+    return (lambda: export_model(model_dir, str(d / "serving")), FileNotFoundError,
+            f"'{model_dir}' has no checkpoint to export; train first")
+
+
+@case
+def export_of_a_directory_that_is_no_model_dir(d, _):
+    from zoo.export import export_model
+    return (lambda: export_model(str(d), str(d / "serving")), FileNotFoundError,
+            f"'{d}' has no config.json: it is not a model_dir written by zoo-train")
+
+
+@case
+def model_dir_that_cannot_be_created(d, _):
+    blocker = write(d / "a_file", "")
+    return (train(d, train_data=corpus(d), model_dir=f"{blocker}/run"), PermissionError,
+            f"cannot create --model_dir '{blocker}/run': Not a directory")
+
+
+@case
+def export_dir_that_cannot_be_created(d, _):
+    blocker = write(d / "a_file", "")
+    return (train(d, train_data=corpus(d), export=True, export_dir=f"{blocker}/serving"),
+            PermissionError, f"cannot create --export_dir '{blocker}/serving': Not a directory")
+
+
+@case
+def model_dir_without_write_permission(d, _):
+    if os.geteuid() == 0:
+        pytest.skip("root may write anywhere")
+    locked = d / "locked"
+    locked.mkdir(mode=0o500)
+    return (train(d, train_data=corpus(d), model_dir=str(locked)), PermissionError,
+            f"--model_dir '{locked}' is not writable")
+
+
+# -- plugins ----------------------------------------------------------------------
+
+@case
+def plugin_module_that_fails_to_import(d, monkeypatch):
+    path = write(d / "plugins_dir" / "zoo_broken_plugin.py", "import os\nvalue = 1 / 0\n")
+    monkeypatch.syspath_prepend(os.path.dirname(path))
+    return (lambda: load_plugins(["zoo_broken_plugin"]), PluginImportError, re.compile(
+        r"plugin module 'zoo_broken_plugin' \(from --plugins\) failed to import: "
+        r"ZeroDivisionError: division by zero\.\n"
+        r"Traceback \(most recent call last\):\n.*"
+        rf'  File "{re.escape(path)}", line 2, in <module>\n'
+        r"    value = 1 / 0\n.*"
+        r"ZeroDivisionError: division by zero\n", re.DOTALL))
+
+
+@case
+def unexpected_positional_argument(d, _):
+    from zoo.cli.train import main
+    return (lambda: main(["zoo-train", "corpus.txt"]), UsageError,
+            "unexpected arguments: corpus.txt")
+
+
+@pytest.mark.parametrize("name", cases_of(__name__))
+def test_catalogue(name, case_env):
+    check_case(name, case_env)
+
+
+def test_catalogue_size():
+    import importlib
+    importlib.import_module("test_catalogue_data")  # registers the data cases
+    from catalogue import CASES
+    assert len(CASES) >= 25
+
+
+if __name__ == "__main__":
+    import importlib
+    importlib.import_module("test_catalogue_data")
+    from catalogue import print_catalogue
+    print_catalogue()
