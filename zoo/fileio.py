@@ -14,13 +14,16 @@ import shutil
 import tempfile
 
 
-def atomic_write_text(path, text):
+@contextlib.contextmanager
+def atomic_open(path, newline=None):
+    """A text file (UTF-8) written under a temporary name and renamed when the
+    block ends without error; on error the temporary file is removed."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.tmp-")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as handle:
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -28,6 +31,11 @@ def atomic_write_text(path, text):
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
+
+
+def atomic_write_text(path, text):
+    with atomic_open(path) as handle:
+        handle.write(text)
 
 
 @contextlib.contextmanager
