@@ -16,11 +16,11 @@ import dataclasses
 
 import tensorflow as tf
 
-from plugins import TASKS, TaskPlugin
+from plugins import TASKS
 from plugins.task import DECODER
-from tasks.generative import perplexity, row_nll, token_loss, token_metrics
+from tasks.generative import DecodingTask, perplexity, row_nll, token_loss, token_metrics
 from zoo.data.packing import pack_documents
-from zoo.generation import DecodingConfig, make_sampler, new_tokens
+from zoo.generation import DecodingConfig, new_tokens
 from zoo.models.gpt import causal_lm
 
 
@@ -30,7 +30,7 @@ class ClmConfig(DecodingConfig):
 
 
 @TASKS.register("clm")
-class CausalLM(TaskPlugin):
+class CausalLM(DecodingTask):
     """Next-token prediction over packed documents; generation when serving."""
     name = "clm"
     families = (DECODER,)
@@ -47,10 +47,7 @@ class CausalLM(TaskPlugin):
         return features, rows[:, 1:], tf.ones_like(rows[:, 1:], tf.float32)
 
     def build_model(self, backbone):
-        model = causal_lm(backbone)
-        model.sampler = make_sampler(self.config)  # made eagerly: it may hold a seed
-        self.lm = model
-        return model
+        return self.with_sampler(causal_lm(backbone))
 
     def loss(self, labels, outputs, weights):
         return token_loss(labels, outputs, weights)
@@ -95,9 +92,6 @@ class CausalLM(TaskPlugin):
             completion, ids = self.generate(model, prompt)
             return {"completion": completion, "completion_ids": ids.to_tensor(-1)}
         return {"serving_default": generate, "generate": generate}
-
-    def serving_objects(self):
-        return list(self.lm.sampler.variables)
 
     def warmup_inputs(self):
         return {"prompt": ["The "]}

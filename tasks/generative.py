@@ -1,6 +1,6 @@
 """Helpers shared by the generative tasks (causal LM, span corruption,
-translation): token-level loss and accuracy, per-row sums for perplexity,
-and the decoding options.
+translation): the sampler a model decodes with, token-level loss and
+accuracy, and per-row sums for perplexity.
 
 Example:
     >>> loss_sum, weight_sum = token_loss(labels, logits, weights)
@@ -9,7 +9,23 @@ import math
 
 import tensorflow as tf
 
+from plugins import TaskPlugin
+from zoo.generation import make_sampler
 from zoo.losses import accuracy_sum, sparse_cross_entropy_sum
+
+
+class DecodingTask(TaskPlugin):
+    """Base of tasks whose model decodes with a keras-hub sampler (`self.lm`)."""
+
+    def with_sampler(self, model):
+        """Gives `model` the sampler of the task's decoding options, made eagerly
+        (a random sampler holds a seed variable the export must track)."""
+        model.sampler = make_sampler(self.config)
+        self.lm = model
+        return model
+
+    def serving_objects(self):
+        return list(self.lm.sampler.variables)
 
 
 def token_loss(labels, logits, weights, label_smoothing=0.0):

@@ -13,10 +13,9 @@ Example (a subclass):
 """
 import tensorflow as tf
 
-from plugins import TaskPlugin
 from plugins.task import ENCODER_DECODER
-from tasks.generative import token_loss, token_metrics
-from zoo.generation import make_sampler, new_tokens
+from tasks.generative import DecodingTask, token_loss, token_metrics
+from zoo.generation import new_tokens
 from zoo.models.t5 import seq2seq_lm
 
 
@@ -25,7 +24,7 @@ def _dense(ragged, pad_id):
     return ids.to_tensor(pad_id), tf.cast(tf.sequence_mask(ids.row_lengths()), tf.int32)
 
 
-class Seq2SeqTask(TaskPlugin):
+class Seq2SeqTask(DecodingTask):
     """Subclasses define data fields and `preprocess`; serving maps the input
     strings of `serving_input` to the strings of `serving_output`."""
     families = (ENCODER_DECODER,)
@@ -57,10 +56,7 @@ class Seq2SeqTask(TaskPlugin):
         return features, label_tokens, tf.cast(weights, tf.float32)
 
     def build_model(self, backbone):
-        model = seq2seq_lm(backbone)
-        model.sampler = make_sampler(self.config)  # made eagerly: it may hold a seed
-        self.lm = model
-        return model
+        return self.with_sampler(seq2seq_lm(backbone))
 
     def loss(self, labels, outputs, weights):
         return token_loss(labels, outputs, weights, self.label_smoothing)
@@ -99,6 +95,3 @@ class Seq2SeqTask(TaskPlugin):
                     "output_tokens": tf.strings.reduce_join(
                         self.encoder.id_to_token(ids), axis=-1, separator=" ")}
         return {"serving_default": run, self.signature_names[-1]: run}
-
-    def serving_objects(self):
-        return list(self.lm.sampler.variables)
