@@ -66,15 +66,15 @@ def tokenize_signature(encoder):
 
 
 class _Servable(tf.Module):
-    def __init__(self, model, vocab_path, encoder, task):
+    def __init__(self, model, encoder, task):
         super().__init__()
         self.model = model
         # Resources the signatures capture: the tokenizer's (e.g. SentencePiece)
         # and the task's (e.g. a sampler's seed).
         self.tokenizer = getattr(encoder, "tokenizer", None)
         self.task_objects = list(task.serving_objects())
-        if vocab_path:  # the tokenizer file travels with the export
-            self.vocab = tf.saved_model.Asset(vocab_path)
+        if encoder.vocab_path:  # the tokenizer file travels with the export
+            self.vocab = tf.saved_model.Asset(encoder.vocab_path)
 
 
 def _save(run, export_dir, path, metadata):
@@ -83,7 +83,7 @@ def _save(run, export_dir, path, metadata):
     signatures.setdefault("tokenize", tokenize_signature(run.encoder))
     if "serving_default" not in signatures:
         raise ValueError(f"task '{metadata['task']}' exports no 'serving_default' signature")
-    servable = _Servable(run.model, run.encoder.vocab_path, run.encoder, run.task)
+    servable = _Servable(run.model, run.encoder, run.task)
     with atomic_directory(path) as tmp:
         tf.saved_model.save(servable, tmp, signatures=signatures)
         extra = os.path.join(tmp, "assets.extra")
