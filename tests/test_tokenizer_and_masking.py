@@ -275,3 +275,28 @@ def test_a_chosen_first_position_is_masked():
                                MASK, VOCAB_SIZE, tf.constant([0, 2], tf.int64))
     assert ((positions[:, 0] == 0) & (weights[:, 0] > 0)).numpy().any()
     assert (tf.reduce_sum(tf.cast(masked == MASK, tf.int32), axis=1) == 1).numpy().all()
+
+
+def test_training_stream_depends_on_the_seed_and_start_batch_only(encoder, tmp_path):
+    """A resumed run must see the batches an uninterrupted one saw: other iterators of
+    the same dataset (reading ahead across epochs) must not change the order."""
+    from zoo.data.pipeline import training_dataset
+    path = tmp_path / "c.txt"
+    path.write_text("\n".join(generate_lines(40, seed=2)) + "\n", encoding="utf-8")
+    task = MaskedLM(MlmConfig(), encoder)
+
+    def batches(start_batch, count, read_ahead=0):
+        ds = training_dataset([str(path)], task, 8, seed=3, shuffle_buffer=40,
+                              start_batch=start_batch)
+        other = iter(ds)
+        for _ in range(read_ahead):  # three epochs of 5 batches
+            next(other)
+        it = iter(ds)
+        return [next(it)[0]["token_ids"].numpy() for _ in range(count)]
+
+    def same(a, b):
+        return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+    straight = batches(0, 12)
+    assert same(batches(0, 12, read_ahead=15), straight)
+    assert same(batches(7, 5), straight[7:])

@@ -29,10 +29,20 @@ def training_dataset(paths, task, global_batch_size, seed=0, text_mode="line",
     (a resumed run skips the raw batches it already trained on, so it sees the
     same data and masks as an uninterrupted run)."""
     examples = read_examples(paths, task.data_fields, text_mode)
-    if shuffle_buffer > 1:
-        examples = examples.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    return _preprocessed(task.example_stream(examples.repeat()), task, global_batch_size, seed,
+    examples = (_shuffled_epochs(examples, shuffle_buffer, seed) if shuffle_buffer > 1
+                else examples.repeat())
+    return _preprocessed(task.example_stream(examples), task, global_batch_size, seed,
                          True, start_batch)
+
+
+def _shuffled_epochs(examples, buffer_size, seed):
+    """Endless epochs, epoch `e` shuffled with seed `(seed, e)` only. TensorFlow's own
+    per-epoch reshuffle draws its seeds from a generator that all iterators of the
+    dataset share, so another iterator reading ahead would change this one's order."""
+    base = tf.constant(seed, tf.int64) * 1_000_003
+    return tf.data.Dataset.counter().flat_map(
+        lambda epoch: examples.shuffle(buffer_size, seed=base + epoch,
+                                       reshuffle_each_iteration=False))
 
 
 def evaluation_dataset(paths, task, global_batch_size, seed=0, text_mode="line"):
