@@ -219,3 +219,43 @@ def test_init_from_a_keras_hub_preset_directory(pretrained, tmp_path, data, caps
     after, _ = _backbone_and_head(model_dir)
     for old, new in zip([v.numpy() for v in backbone.weights], after):
         np.testing.assert_array_equal(old, new)
+
+
+def test_layer_lr_decay_scales_each_layers_first_adam_step(classifier):
+    """Adam's first step moves every weight by about lr (times its factor), so the
+    step sizes show the factors: head 1, top layer d, ..., layer 0 d**L, embeddings d**(L+1)."""
+    from plugins import load_plugins
+    from zoo.assembly import assemble
+    from zoo.layer_lr import layer_lr_factors
+    from zoo.optimization import create_optimizer
+    from zoo.run_config import load_run_config
+    load_plugins()
+    run = assemble(load_run_config(classifier[0]), classifier[0])
+    optimizer = create_optimizer(1e-3, 10, 0, "constant", weight_decay=0.0)
+    variables = run.model.trainable_variables
+    optimizer.build(variables)
+    optimizer.scale_learning_rates(layer_lr_factors(run.model, run.backbone, 0.5))
+    before = [v.numpy() for v in variables]
+    optimizer.apply_gradients(zip([tf.ones_like(v) for v in variables], variables))
+    steps = {v.path: float(np.mean(old - v.numpy())) for v, old in zip(variables, before)}
+    depth = len(run.backbone.transformer_layers)
+    head = [s for p, s in steps.items() if p.startswith("head/")]
+    top = [s for p, s in steps.items() if f"transformer_layer_{depth - 1}/" in p]
+    bottom = [s for p, s in steps.items() if "transformer_layer_0/" in p]
+    embeddings = [s for p, s in steps.items() if "token_embedding" in p]
+    assert head and top and bottom and embeddings
+    for group, factor in ((head, 1.0), (top, 0.5), (bottom, 0.5 ** depth),
+                          (embeddings, 0.5 ** (depth + 1))):
+        np.testing.assert_allclose(group, 1e-3 * factor, rtol=1e-3)
+
+
+def test_layer_lr_decay_out_of_range_or_on_t5_fails_before_work(tmp_path, data):
+    from zoo.cli.common import UsageError
+    with pytest.raises(UsageError, match=r"--layer_lr_decay must be in \(0, 1\], got 1\.5"):
+        train(f"--model_dir={tmp_path}/a", "--task=classification",
+              f"--train_data={data['train']}", "--layer_lr_decay=1.5", *NANO)
+    with pytest.raises(UsageError, match="T5 has an encoder and a decoder stack"):
+        train(f"--model_dir={tmp_path}/b", "--task=classification", "--model=t5_nano",
+              f"--train_data={data['train']}", "--layer_lr_decay=0.8",
+              *[a for a in NANO if not a.startswith("--model=")])
+    assert not os.path.exists(f"{tmp_path}/a") and not os.path.exists(f"{tmp_path}/b")

@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from zoo.assembly import assemble
 from zoo.freezing import count_parameters, freeze
+from zoo.layer_lr import layer_lr_factors
 from zoo.initialization import initialize_backbone
 from zoo.data.pipeline import evaluation_dataset, training_dataset
 from zoo.optimization import create_optimizer
@@ -98,6 +99,9 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps):
         freeze(run.backbone, opts.freeze)
         trainable, total = count_parameters(run.model)
         optimizer.build(run.model.trainable_variables)
+        if opts.layer_lr_decay != 1.0:
+            optimizer.scale_learning_rates(
+                layer_lr_factors(run.model, run.backbone, opts.layer_lr_decay))
         global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
                                   aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
         skipped_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="skipped_steps",

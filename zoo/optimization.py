@@ -55,6 +55,18 @@ class PreReducedAdamW(keras.optimizers.AdamW):
     def _all_reduce_sum_gradients(self, grads_and_vars):
         return list(grads_and_vars)
 
+    def scale_learning_rates(self, factors):
+        """Multiplies the learning rate of each variable in `factors` ((variable,
+        factor) pairs) in every update; weight decay keeps the base rate. Call
+        before training (see zoo.layer_lr)."""
+        self._lr_factors = {self._var_key(v): float(f) for v, f in factors}
+
+    def update_step(self, gradient, variable, learning_rate):
+        factor = getattr(self, "_lr_factors", {}).get(self._var_key(variable), 1.0)
+        if factor != 1.0:
+            learning_rate = keras.ops.multiply(learning_rate, factor)
+        super().update_step(gradient, variable, learning_rate)
+
 
 def create_optimizer(learning_rate, train_steps, warmup_steps, decay="linear",
                      weight_decay=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-6):

@@ -12,6 +12,7 @@ import dataclasses
 import os
 import time
 
+from plugins.task import ENCODER_DECODER
 from zoo.cli.common import UsageError, load_plugins_reporting
 from zoo.data import builtin
 from zoo.data.files import expand_paths
@@ -176,6 +177,8 @@ def _validate(opts):
                  "checkpoint_every"):
         if getattr(opts, name) <= 0:
             raise UsageError(f"--{name} must be positive, got {getattr(opts, name)}")
+    if not 0.0 < opts.layer_lr_decay <= 1.0:
+        raise UsageError(f"--layer_lr_decay must be in (0, 1], got {opts.layer_lr_decay}")
     if opts.cpu_replicas > 1 and opts.strategy == "one_device":
         raise UsageError("--cpu_replicas needs --strategy=mirrored")
     if opts.init_checkpoint:
@@ -231,6 +234,9 @@ def train_from_flags(opts):
     split_cpu(opts.cpu_replicas)
     load_plugins_reporting(opts.plugins)
     config = _resolve_config(opts)
+    if opts.layer_lr_decay != 1.0 and config.family == ENCODER_DECODER:
+        raise UsageError("--layer_lr_decay needs one stack of transformer layers (BERT, GPT); "
+                         "T5 has an encoder and a decoder stack")
     strategy = create_strategy(opts.strategy, opts.num_gpus)
     replicas = strategy.num_replicas_in_sync
     if opts.global_batch_size % replicas:
@@ -255,7 +261,8 @@ def train_from_flags(opts):
         "learning_rate": opts.learning_rate, "warmup_steps": warmup, "decay": opts.decay,
         "weight_decay": opts.weight_decay, "clip_norm": opts.clip_norm, "seed": opts.seed,
         "strategy": opts.strategy, "replicas": replicas, "shuffle_buffer": opts.shuffle_buffer,
-        "init_checkpoint": opts.init_checkpoint, "freeze": opts.freeze}
+        "init_checkpoint": opts.init_checkpoint, "freeze": opts.freeze,
+        "layer_lr_decay": opts.layer_lr_decay}
     save_run_config(config, opts.model_dir)
     from zoo.loop import run_training
     logs = run_training(opts, config, strategy, train_paths, eval_paths, warmup)

@@ -26,6 +26,8 @@ flags.DEFINE_string("init_checkpoint", "", "Backbone weights from a pretraining 
 flags.DEFINE_boolean("allow_partial_restore", False, "Train even if some backbone weights "
                      "do not match --init_checkpoint.")
 flags.DEFINE_string("freeze", "", "Parts not trained: embeddings, layers:A-B, backbone (comma list).")
+flags.DEFINE_float("layer_lr_decay", 1.0, "Per-layer learning-rate decay in (0, 1]: the top layer "
+                   "gets lr*d, layer 0 lr*d^L, the embeddings lr*d^(L+1); 1: off. BERT and GPT.")
 flags.DEFINE_integer("train_steps", 300, "Total optimizer steps (resume continues up to this).")
 flags.DEFINE_integer("global_batch_size", 32, "Examples per step over all replicas.")
 flags.DEFINE_integer("seq_len", 128, "Tokens per example, [CLS] and [SEP] included.")
@@ -43,7 +45,8 @@ flags.DEFINE_integer("eval_steps", -1, "Batches per evaluation; -1: the whole --
 flags.DEFINE_integer("steps_per_loop", 50, "Steps per host loop (one progress line each).")
 flags.DEFINE_integer("checkpoint_every", 500, "Save a checkpoint every N steps.")
 flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept in --model_dir.")
-flags.DEFINE_integer("shuffle_buffer", 10000, "Examples in the shuffle buffer (1: no shuffle).")
+flags.DEFINE_integer("shuffle_buffer", 10000, "Examples per shuffled block, each epoch anew (1: no "
+                     "shuffle).")
 flags.DEFINE_integer("seed", 0, "Seed for initialisation, shuffling and masking.")
 flags.DEFINE_enum("strategy", "auto", ["auto", "one_device", "mirrored"],
                   "auto: mirrored over all GPUs if any, else one_device.")

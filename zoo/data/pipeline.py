@@ -35,14 +35,25 @@ def training_dataset(paths, task, global_batch_size, seed=0, text_mode="line",
                          True, start_batch)
 
 
-def _shuffled_epochs(examples, buffer_size, seed):
-    """Endless epochs, epoch `e` shuffled with seed `(seed, e)` only. TensorFlow's own
-    per-epoch reshuffle draws its seeds from a generator that all iterators of the
-    dataset share, so another iterator reading ahead would change this one's order."""
-    base = tf.constant(seed, tf.int64) * 1_000_003
-    return tf.data.Dataset.counter().flat_map(
-        lambda epoch: examples.shuffle(buffer_size, seed=base + epoch,
-                                       reshuffle_each_iteration=False))
+def _shuffled_epochs(examples, block_size, seed):
+    """Endless epochs; each epoch cuts the stream into blocks of `block_size`
+    examples and permutes each block with stateless random ops seeded by (seed,
+    epoch, block), so the order is a function of the seed alone. (TensorFlow's
+    own per-epoch reshuffle draws its seeds from a generator shared by all
+    iterators of a dataset: another iterator reading ahead changes this one's order.)"""
+    seed = tf.constant(seed, tf.int64)
+
+    def permuted(epoch, block, rows):
+        size = tf.shape(next(iter(rows.values())))[0]
+        key = tf.random.experimental.stateless_fold_in(tf.stack([seed, epoch]), block)
+        order = tf.argsort(tf.random.stateless_uniform([size], key))
+        return tf.data.Dataset.from_tensor_slices(
+            {name: tf.gather(values, order) for name, values in rows.items()})
+
+    def epoch(index):
+        return examples.batch(block_size).enumerate().flat_map(
+            lambda block, rows: permuted(index, block, rows))
+    return tf.data.Dataset.counter().flat_map(epoch)
 
 
 def evaluation_dataset(paths, task, global_batch_size, seed=0, text_mode="line"):
