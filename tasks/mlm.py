@@ -94,10 +94,13 @@ def encoder_inputs():
 
 
 def masked_lm_logits(backbone, sequence_output, mask_positions):
-    """keras-hub's MaskedLMHead tied to the backbone's token embedding."""
+    """keras-hub's MaskedLMHead tied to the backbone's token embedding.
+
+    The head computes in float32 under any mixed-precision policy: its logits
+    feed a softmax, and it adds its float32 bias without casting it."""
     head = keras_hub.layers.MaskedLMHead(
         token_embedding=backbone.token_embedding, intermediate_activation="gelu",
-        name="mlm_head")
+        dtype="float32", name="mlm_head")
     return head(sequence_output, mask_positions=mask_positions)
 
 

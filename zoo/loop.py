@@ -24,7 +24,8 @@ from zoo.layer_lr import layer_lr_factors
 from zoo.initialization import initialize_backbone
 from zoo.data.pipeline import evaluation_dataset, training_dataset
 from zoo.optimization import create_optimizer
-from zoo.trainer import TaskRunner, metric_names
+from zoo.precision import dtype_policy, with_loss_scaling
+from zoo.trainer import TaskRunner, jit_compile_off_reason, metric_names
 
 # orbit prints every log line to stdout as well; keep them in the absl log only,
 # since this module prints its own one-line progress.
@@ -45,6 +46,8 @@ def _format(logs):
             parts.append(f"lr {value:.2e}")
         elif name == "steps_per_sec":
             parts.append(f"steps/s {value:.2f}")
+        elif name == "loss_scale":
+            parts.append(f"loss scale {value:g}")
         elif name == "skipped_steps":
             parts.append(f"skipped {value:.0f}")
         else:
@@ -91,11 +94,18 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps):
     """
     nan_policy = getattr(opts, "nan_policy", "stop")
     max_skipped = getattr(opts, "max_skipped_steps", 10)
+    precision = getattr(opts, "precision", "float32")
+    jit_compile = getattr(opts, "jit_compile", False)
+    if jit_compile and jit_compile_off_reason(strategy):
+        print(f"--jit_compile is off: {jit_compile_off_reason(strategy)}")
+        jit_compile = False
     keras.utils.set_random_seed(opts.seed)
     with strategy.scope():
-        run = assemble(config, opts.model_dir)
-        optimizer = create_optimizer(opts.learning_rate, opts.train_steps, warmup_steps,
-                                     opts.decay, opts.weight_decay)
+        with dtype_policy(precision):  # the training model only; exports are float32
+            run = assemble(config, opts.model_dir)
+        optimizer = with_loss_scaling(create_optimizer(
+            opts.learning_rate, opts.train_steps, warmup_steps, opts.decay, opts.weight_decay,
+            clip_norm=opts.clip_norm), precision)
         freeze(run.backbone, opts.freeze)
         trainable, total = count_parameters(run.model)
         optimizer.build(run.model.trainable_variables)
@@ -120,8 +130,9 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps):
           f"{config.task}; {strategy.num_replicas_in_sync} replica(s) "
           f"({type(strategy).__name__})")
     runner = TaskRunner(strategy, run.task, run.model, optimizer, global_step, train_ds,
-                        eval_ds, names, clip_norm=opts.clip_norm, nan_policy=nan_policy,
-                        skipped_steps=skipped_steps)
+                        eval_ds, names, nan_policy=nan_policy, skipped_steps=skipped_steps,
+                        accum_steps=getattr(opts, "grad_accum_steps", 1),
+                        jit_compile=jit_compile)
     checkpoint = tf.train.Checkpoint(model=run.model, optimizer=optimizer,
                                      global_step=global_step, skipped_steps=skipped_steps,
                                      random_states=random_states(run.model))

@@ -1,4 +1,4 @@
-"""AdamW with linear warmup then linear or cosine decay.
+"""AdamW with linear warmup then linear or cosine decay, and global-norm clipping.
 
 Example:
     >>> optimizer = create_optimizer(learning_rate=1e-3, train_steps=1000, warmup_steps=100)
@@ -69,11 +69,13 @@ class PreReducedAdamW(keras.optimizers.AdamW):
 
 
 def create_optimizer(learning_rate, train_steps, warmup_steps, decay="linear",
-                     weight_decay=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-6):
-    """AdamW (see PreReducedAdamW); LayerNorm scales/offsets and biases are excluded from weight decay."""
+                     weight_decay=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-6, clip_norm=1.0):
+    """AdamW (see PreReducedAdamW) clipping gradients to global norm `clip_norm`
+    (0: no clipping); LayerNorm scales/offsets and biases are excluded from
+    weight decay."""
     schedule = WarmupDecay(learning_rate, warmup_steps, train_steps, decay)
     optimizer = PreReducedAdamW(
         learning_rate=schedule, weight_decay=weight_decay, beta_1=beta_1, beta_2=beta_2,
-        epsilon=epsilon)
+        epsilon=epsilon, global_clipnorm=clip_norm if clip_norm and clip_norm > 0 else None)
     optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
     return optimizer

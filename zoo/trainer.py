@@ -1,9 +1,13 @@
 """The training and evaluation steps, run by orbit under any tf.distribute strategy.
 
-The per-replica step computes the task's loss sum, divides it by the weight
-summed over all replicas, all-reduces gradients, clips them by global norm,
-and applies AdamW. Results therefore do not depend on how the global batch
-is split across replicas.
+The per-replica step computes the task's loss sums, divides each by its weight
+summed over all replicas, all-reduces gradients and applies AdamW, which clips
+them by global norm (after loss-scale unscaling under float16, see
+zoo.precision). Results therefore do not depend on how the global batch is
+split across replicas, nor (`accum_steps`, zoo.accumulation) into
+micro-batches: then, and under `jit_compile`, the step takes the gradients of
+the loss sums (one backward pass per loss term) and divides them by the
+weights of the whole step afterwards.
 
 With `nan_policy="skip"` a step whose loss or gradient norm is NaN/Inf (on
 any replica) applies no update at all (no AdamW moments, no weight decay) and
@@ -11,11 +15,12 @@ adds 1 to `skipped_steps`; its loss and metrics are left out of the logs.
 `global_step` still counts it (it counts batches consumed, so `--train_steps`
 and the resume position count batches), while `optimizer.iterations` counts
 applied updates only, so the learning-rate schedule does not advance on a
-skipped step.
+skipped step. A float16 step skipped by the loss scaler (its gradients
+overflowed) is neither: it is logged normally and not counted.
 
 Example:
     >>> runner = TaskRunner(strategy, task, model, optimizer, global_step,
-    ...                     train_dataset, eval_dataset, clip_norm=1.0)
+    ...                     train_dataset, eval_dataset, names, accum_steps=2)
     >>> controller = orbit.Controller(trainer=runner, evaluator=runner, ...)
 """
 import functools
@@ -25,7 +30,9 @@ import keras
 import orbit
 import tensorflow as tf
 
+from zoo.accumulation import accumulate
 from zoo.metrics import MetricSums
+from zoo.precision import loss_scale
 
 SUM = tf.distribute.ReduceOp.SUM
 #: What a step with a NaN/Inf loss does: stop training, or skip the update.
@@ -55,19 +62,56 @@ def with_total_loss(results, terms):
     return {"loss": total, **results}
 
 
+def step_values(task, features, labels, outputs, weights, terms):
+    """{name: (sum, count)} as float32 of a step's loss terms, task metrics and
+    tokens: those the model read (every `*padding_mask` input; encoder and
+    decoder of a seq2seq model both count) and those it was given, padding
+    included."""
+    values = dict(terms)
+    values.update(task.metrics(labels, outputs, weights))
+    masks = [v for k, v in features.items() if k.endswith("padding_mask")] \
+        if isinstance(features, dict) else []
+    if masks:
+        values["tokens"] = (tf.add_n([tf.reduce_sum(tf.cast(m, tf.float32))
+                                      for m in masks]), 1.0)
+        values["padded_tokens"] = (tf.add_n([tf.cast(tf.size(m), tf.float32)
+                                             for m in masks]), 1.0)
+    return {name: (tf.cast(total, tf.float32), tf.cast(count, tf.float32))
+            for name, (total, count) in values.items()}
+
+
+def jit_compile_off_reason(strategy):
+    """Why XLA cannot compile the step under `strategy` on this machine, or None."""
+    devices = getattr(strategy.extended, "worker_devices", ())
+    if isinstance(strategy, tf.distribute.MirroredStrategy) and \
+            any("CPU" in device.upper() for device in devices):
+        return "XLA fails under MirroredStrategy on logical CPU devices"
+    return None
+
+
 class TaskRunner(orbit.StandardTrainer, orbit.StandardEvaluator):
-    """orbit trainer and evaluator for one task plugin and one Keras model."""
+    """orbit trainer and evaluator for one task plugin and one Keras model.
+
+    `accum_steps` micro-batches per optimizer step (zoo.accumulation);
+    `jit_compile` compiles each micro-batch's forward and backward with XLA.
+    """
 
     def __init__(self, strategy, task, model, optimizer, global_step, train_dataset,
-                 eval_dataset, names, clip_norm=1.0, nan_policy="stop", skipped_steps=None):
+                 eval_dataset, names, nan_policy="stop", skipped_steps=None, accum_steps=1,
+                 jit_compile=False):
         if nan_policy not in NAN_POLICIES:
             raise ValueError(f"unknown nan_policy '{nan_policy}'; choose from "
                              f"{', '.join(NAN_POLICIES)}")
         self.strategy = strategy
         self.task, self.model, self.optimizer = task, model, optimizer
         self.global_step = global_step
-        self.clip_norm = clip_norm
         self.nan_policy = nan_policy
+        self.accum_steps = accum_steps
+        # Normalising inside the step needs the weights of all replicas (a
+        # collective), which a while loop or an XLA function cannot hold.
+        self._deferred = accum_steps > 1 or jit_compile
+        self._gradients = tf.function(self._micro_step, jit_compile=jit_compile) \
+            if self._deferred else self._micro_step
         if skipped_steps is None:
             with strategy.scope():
                 skipped_steps = tf.Variable(
@@ -88,46 +132,70 @@ class TaskRunner(orbit.StandardTrainer, orbit.StandardEvaluator):
         self._loop_start_step = 0
 
     # -- training ------------------------------------------------------
-    def _replica_step(self, batch):
+    def _micro_step(self, batch):
+        """Forward and backward on one (micro-)batch of one replica.
+
+        Returns ({objective: gradients}, {name: (sum, count)} of the loss terms,
+        metrics and tokens). Normalised in the step, the one objective is the
+        loss (each term divided by its weight summed over replicas); deferred,
+        there is one objective per loss term, its sum, to be divided by the
+        weight of the whole step (`_normalized`). Losses are multiplied by the
+        loss scale under float16.
+        """
         features, labels, weights = batch
-        context = tf.distribute.get_replica_context()
         variables = self.model.trainable_variables
-        with tf.GradientTape() as tape:
+        with tf.GradientTape(persistent=len(self.loss_names) > 1) as tape:
             outputs = self.model(features, training=True)
             terms = loss_terms(self.task, labels, outputs, weights)
-            # Each term is normalised by its weight summed over all replicas.
-            loss = tf.add_n([total / tf.maximum(context.all_reduce(SUM, weight), 1e-12)
-                             for total, weight in terms.values()])
-        grads = tape.gradient(loss, variables)
+            if self._deferred:
+                objectives = {name: total for name, (total, _) in terms.items()}
+            else:
+                context = tf.distribute.get_replica_context()
+                objectives = {"loss": tf.add_n(
+                    [total / tf.maximum(context.all_reduce(SUM, weight), 1e-12)
+                     for total, weight in terms.values()])}
+            scale = loss_scale(self.optimizer)
+            if scale is not None:
+                objectives = {k: v * tf.cast(scale, v.dtype) for k, v in objectives.items()}
+        # Dense gradients (IndexedSlices converted); None for unused variables.
+        grads = {name: [None if g is None else tf.convert_to_tensor(g)
+                        for g in tape.gradient(objective, variables)]
+                 for name, objective in objectives.items()}
+        return grads, step_values(self.task, features, labels, outputs, weights, terms)
+
+    def _normalized(self, grads, values, context):
+        """The step's gradient: deferred, the sum over terms of each term's
+        gradient divided by its weight over all micro-batches and replicas."""
+        if not self._deferred:
+            return grads["loss"]
+        total = [None] * len(self.model.trainable_variables)
+        for name, term_grads in grads.items():
+            weight = tf.maximum(context.all_reduce(SUM, values[name][1]), 1e-12)
+            for i, g in enumerate(term_grads):
+                if g is not None:
+                    total[i] = g / weight if total[i] is None else total[i] + g / weight
+        return total
+
+    def _replica_step(self, batch):
+        context = tf.distribute.get_replica_context()
+        grads, values = accumulate(self._gradients, batch, self.accum_steps)
+        grads = self._normalized(grads, values, context)
         # Variables the task does not use (e.g. an unused pooler) get no update.
-        pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
+        pairs = [(g, v) for g, v in zip(grads, self.model.trainable_variables) if g is not None]
         variables = [v for _, v in pairs]
-        grads = context.all_reduce(SUM, [tf.convert_to_tensor(g) for g, _ in pairs])
-        norm = None
-        if self.clip_norm and self.clip_norm > 0:
-            grads, norm = tf.clip_by_global_norm(grads, self.clip_norm)
-        values = dict(terms)
-        values.update(self.task.metrics(labels, outputs, weights))
-        # Tokens the model read: every `*padding_mask` input (encoder and decoder
-        # of a seq2seq model both count).
-        masks = [v for k, v in features.items() if k.endswith("padding_mask")] \
-            if isinstance(features, dict) else []
-        if masks:
-            values["tokens"] = (tf.add_n([tf.reduce_sum(tf.cast(m, tf.float32))
-                                          for m in masks]), 1.0)
-            values["padded_tokens"] = (tf.add_n([tf.cast(tf.size(m), tf.float32)
-                                                 for m in masks]), 1.0)
+        grads = context.all_reduce(SUM, [g for g, _ in pairs])
         if self.nan_policy == "skip":
-            norm = tf.linalg.global_norm(grads) if norm is None else norm
+            loss = tf.add_n([values[name][0] for name in self.loss_names])
             bad = tf.cast(tf.logical_not(tf.math.is_finite(loss)), tf.float32)
-            finite = tf.logical_and(context.all_reduce(SUM, bad) == 0.0,
-                                    tf.math.is_finite(norm))
+            finite = context.all_reduce(SUM, bad) == 0.0
+            if loss_scale(self.optimizer) is None:
+                # Under loss scaling, overflowing gradients are the scaler's to skip.
+                finite = tf.logical_and(finite, tf.math.is_finite(tf.linalg.global_norm(grads)))
             # The cond runs in the cross-replica context, as Keras's LossScaleOptimizer
             # does: a replica-context cond cannot hold the optimizer's merge_call.
             context.merge_call(functools.partial(self._apply_if_finite, variables=variables),
                                args=(finite, grads))
-            values = {name: (tf.where(finite, tf.cast(total, tf.float32), 0.0),
-                             tf.where(finite, tf.cast(count, tf.float32), 0.0))
+            values = {name: (tf.where(finite, total, 0.0), tf.where(finite, count, 0.0))
                       for name, (total, count) in values.items()}
         else:
             self.optimizer.apply_gradients(zip(grads, variables))
@@ -164,6 +232,9 @@ class TaskRunner(orbit.StandardTrainer, orbit.StandardEvaluator):
         # Every step of the loop skipped (nan_policy=skip): no loss to show.
         logs = with_total_loss(means, self.loss_names) if means else {"loss": float("nan")}
         logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
+        scale = loss_scale(self.optimizer)
+        if scale is not None:
+            logs["loss_scale"] = float(keras.ops.convert_to_numpy(scale))
         logs["steps_per_sec"] = steps / elapsed
         logs["tokens_per_sec"] = totals["padded_tokens"][0] / elapsed
         logs["nonpad_tokens_per_sec"] = totals["tokens"][0] / elapsed

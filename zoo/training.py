@@ -164,7 +164,18 @@ def _prepare_vocab(opts, config, train_paths):
 def _check_resume(opts, config):
     if not os.path.exists(os.path.join(opts.model_dir, "config.json")):
         return
-    differences = config_differences(load_run_config(opts.model_dir), config)
+    from zoo.precision import uses_loss_scaling
+    saved = load_run_config(opts.model_dir)
+    # --precision is a training option, but loss scaling changes the optimizer's
+    # checkpoint layout (LossScaleOptimizer wraps AdamW's state).
+    before = saved.training.get("precision", "float32")
+    after = getattr(opts, "precision", "float32")
+    if uses_loss_scaling(before) != uses_loss_scaling(after):
+        raise UsageError(f"'{opts.model_dir}' was trained with --precision={before}; resuming "
+                         f"with --precision={after} would change the optimizer state "
+                         "(loss scaling is float16's only). Use the same float16 setting or a "
+                         "new --model_dir.")
+    differences = config_differences(saved, config)
     if differences:
         raise UsageError(
             f"'{opts.model_dir}' holds a run with another configuration; refusing to resume "
@@ -179,6 +190,13 @@ def _validate(opts):
             raise UsageError(f"--{name} must be positive, got {getattr(opts, name)}")
     if not 0.0 < opts.layer_lr_decay <= 1.0:
         raise UsageError(f"--layer_lr_decay must be in (0, 1], got {opts.layer_lr_decay}")
+    if getattr(opts, "grad_accum_steps", 1) < 1:
+        raise UsageError(f"--grad_accum_steps must be at least 1, got {opts.grad_accum_steps}")
+    from zoo.precision import check_precision
+    try:
+        check_precision(getattr(opts, "precision", "float32"))
+    except ValueError as error:
+        raise UsageError(f"--precision: {error}") from None
     if opts.cpu_replicas > 1 and opts.strategy == "one_device":
         raise UsageError("--cpu_replicas needs --strategy=mirrored")
     if opts.init_checkpoint:
@@ -242,6 +260,11 @@ def train_from_flags(opts):
     if opts.global_batch_size % replicas:
         raise UsageError(f"--global_batch_size={opts.global_batch_size} is not divisible by "
                          f"the {replicas} replicas of --strategy={opts.strategy}")
+    accum = getattr(opts, "grad_accum_steps", 1)
+    if opts.global_batch_size % (replicas * accum):
+        raise UsageError(f"--global_batch_size={opts.global_batch_size} is not divisible by "
+                         f"{replicas} replica(s) x --grad_accum_steps={accum}: each replica "
+                         "splits its share into that many equal micro-batches")
     train_paths, eval_paths = _data_paths(opts, config.data_fields)
     check_writable_dir(opts.model_dir, "--model_dir")
     if opts.export and opts.export_dir:
@@ -262,7 +285,10 @@ def train_from_flags(opts):
         "weight_decay": opts.weight_decay, "clip_norm": opts.clip_norm, "seed": opts.seed,
         "strategy": opts.strategy, "replicas": replicas, "shuffle_buffer": opts.shuffle_buffer,
         "init_checkpoint": opts.init_checkpoint, "freeze": opts.freeze,
-        "layer_lr_decay": opts.layer_lr_decay}
+        "layer_lr_decay": opts.layer_lr_decay,
+        "precision": getattr(opts, "precision", "float32"),
+        "grad_accum_steps": getattr(opts, "grad_accum_steps", 1),
+        "jit_compile": getattr(opts, "jit_compile", False)}
     save_run_config(config, opts.model_dir)
     from zoo.loop import run_training
     logs = run_training(opts, config, strategy, train_paths, eval_paths, warmup)
