@@ -1,4 +1,5 @@
-"""MirroredStrategy over 2 logical CPUs trains exactly like one device.
+"""MirroredStrategy over 2 logical CPUs trains exactly like one device, with
+gradient accumulation too.
 
 Each run is a subprocess, since the CPU must be split before TensorFlow runs
 any op. Dropout is off: with it on, replicas draw different masks.
@@ -9,6 +10,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from zoo.data import builtin
@@ -38,12 +40,7 @@ def checkpoint_arrays(model_dir):
             if name.startswith("optimizer/_trainable_variables/")}  # the model's weights
 
 
-def test_mirrored_two_replicas_equals_one_device(tmp_path):
-    data = builtin.write_corpus(str(tmp_path / "corpus.txt"), 600, seed=3)
-    one, two = str(tmp_path / "one"), str(tmp_path / "two")
-    run_zoo_train(one, data, "--strategy=one_device")
-    out = run_zoo_train(two, data, "--strategy=mirrored", "--cpu_replicas=2")
-    assert "2 replica(s) (MirroredStrategy)" in out
+def assert_same_training(one, two):
     one_losses, two_losses = losses(one), losses(two)
     assert len(one_losses) == len(two_losses) == STEPS
     np.testing.assert_allclose(two_losses, one_losses, rtol=1e-5)
@@ -53,3 +50,34 @@ def test_mirrored_two_replicas_equals_one_device(tmp_path):
     for name, value in weights_one.items():
         np.testing.assert_allclose(weights_two[name], value, rtol=1e-4, atol=1e-6,
                                    err_msg=name)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return builtin.write_corpus(str(tmp_path_factory.mktemp("data") / "corpus.txt"), 600,
+                                seed=3)
+
+
+@pytest.fixture(scope="module")
+def one_device(tmp_path_factory, data):
+    model_dir = str(tmp_path_factory.mktemp("one") / "run")
+    run_zoo_train(model_dir, data, "--strategy=one_device")
+    return model_dir
+
+
+def test_mirrored_two_replicas_equals_one_device(tmp_path, data, one_device):
+    two = str(tmp_path / "two")
+    out = run_zoo_train(two, data, "--strategy=mirrored", "--cpu_replicas=2")
+    assert "2 replica(s) (MirroredStrategy)" in out
+    assert_same_training(one_device, two)
+
+
+def test_mirrored_with_accumulation_equals_one_device(tmp_path, data, one_device):
+    """2 replicas x 2 micro-batches of 4 equal one step on 16 examples; XLA is
+    turned off on logical CPUs, with the reason; nan_policy=skip takes the
+    cross-replica apply path."""
+    two = str(tmp_path / "two")
+    out = run_zoo_train(two, data, "--strategy=mirrored", "--cpu_replicas=2",
+                        "--grad_accum_steps=2", "--jit_compile", "--nan_policy=skip")
+    assert "--jit_compile is off: XLA fails under MirroredStrategy on logical CPU devices" in out
+    assert_same_training(one_device, two)

@@ -19,9 +19,9 @@ import tensorflow as tf
 
 def _split(tensor, steps):
     """[b, ...] -> [steps, b / steps, ...]."""
-    tail = tensor.shape[1:]
-    tail = tail.as_list() if tail.is_fully_defined() else tf.shape(tensor)[1:]
-    return tf.reshape(tensor, tf.concat([[steps, -1], tail], 0))
+    if tensor.shape[1:].is_fully_defined():
+        return tf.reshape(tensor, [steps, -1] + tensor.shape[1:].as_list())
+    return tf.reshape(tensor, tf.concat([[steps, -1], tf.shape(tensor)[1:]], 0))
 
 
 def micro_batch(batch, steps, index):

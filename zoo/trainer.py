@@ -144,7 +144,7 @@ class TaskRunner(orbit.StandardTrainer, orbit.StandardEvaluator):
         """
         features, labels, weights = batch
         variables = self.model.trainable_variables
-        with tf.GradientTape(persistent=len(self.loss_names) > 1) as tape:
+        with tf.GradientTape(persistent=self._deferred and len(self.loss_names) > 1) as tape:
             outputs = self.model(features, training=True)
             terms = loss_terms(self.task, labels, outputs, weights)
             if self._deferred:
