@@ -109,8 +109,8 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps):
         freeze(run.backbone, opts.freeze)
         trainable, total = count_parameters(run.model)
         optimizer.build(run.model.trainable_variables)
-        if opts.layer_lr_decay != 1.0:
-            optimizer.scale_learning_rates(
+        if opts.layer_lr_decay != 1.0:  # on AdamW, inside float16's LossScaleOptimizer
+            getattr(optimizer, "inner_optimizer", optimizer).scale_learning_rates(
                 layer_lr_factors(run.model, run.backbone, opts.layer_lr_decay))
         global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
                                   aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
