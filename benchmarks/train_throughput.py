@@ -16,16 +16,17 @@ Example:
     python benchmarks/train_throughput.py --strategy=mirrored --cpu_replicas=2
 """
 import os
-import random
 import shutil
 import tempfile
 import time
 
 from absl import app, flags
 
+import benchlib
+
 flags.DEFINE_string("model", "bert_tiny", "Registered model name.")
 flags.DEFINE_string("task", "mlm", "Registered task name (text-only tasks).")
-flags.DEFINE_string("data", "builtin", "synthetic, builtin, or a path to a text/tsv file.")
+flags.DEFINE_string("data", "builtin", benchlib.DATA_HELP + ".")
 flags.DEFINE_integer("steps", 30, "Timed steps (after one warm-up loop of the same length).")
 flags.DEFINE_integer("global_batch_size", 32, "Examples per step.")
 flags.DEFINE_integer("seq_len", 128, "Maximum tokens per example.")
@@ -33,24 +34,6 @@ flags.DEFINE_enum("strategy", "one_device", ["one_device", "mirrored"], "Strateg
 flags.DEFINE_integer("cpu_replicas", 1, "Logical CPU devices for --strategy=mirrored.")
 flags.DEFINE_integer("vocab_size", 8000, "WordPiece vocab trained from the data.")
 FLAGS = flags.FLAGS
-
-
-def _synthetic(path, lines=5000, seed=0):
-    rng = random.Random(seed)
-    words = [f"w{i}" for i in range(3000)]
-    with open(path, "w") as handle:
-        for _ in range(lines):
-            handle.write(" ".join(rng.choices(words, k=rng.randint(8, 60))) + "\n")
-    return path
-
-
-def _data_file(workdir):
-    if FLAGS.data == "synthetic":
-        return _synthetic(os.path.join(workdir, "synthetic.txt"))
-    if FLAGS.data == "builtin":
-        from zoo.data.builtin import write_corpus
-        return write_corpus(os.path.join(workdir, "builtin.txt"), 4000)
-    return FLAGS.data
 
 
 def main(argv):
@@ -63,20 +46,15 @@ def main(argv):
     split_cpu(FLAGS.cpu_replicas)
     import dataclasses
 
-    import tensorflow as tf
-
     from plugins import MODELS, TASKS, load_plugins
-    from zoo.assembly import assemble
     from zoo.data.pipeline import training_dataset
     from zoo.data.readers import read_examples
     from zoo.data.tokenizer import train_wordpiece_vocab
-    from zoo.optimization import create_optimizer
     from zoo.run_config import RunConfig
-    from zoo.trainer import TaskRunner, metric_names
 
     load_plugins()
     workdir = tempfile.mkdtemp(prefix="zoo-bench-")
-    path = _data_file(workdir)
+    path = benchlib.data_file(FLAGS.data, workdir, FLAGS.task)
     spec, task_class = MODELS.get(FLAGS.model), TASKS.get(FLAGS.task)
     fields = task_class.fields_for(task_class.config_class())
     texts = read_examples([path], fields).map(lambda example: example["text"])
@@ -86,12 +64,7 @@ def main(argv):
                        model_config=dataclasses.asdict(model_config), task=FLAGS.task,
                        task_config={}, seq_len=FLAGS.seq_len, data_fields=fields)
     strategy = create_strategy(FLAGS.strategy)
-    with strategy.scope():
-        run = assemble(config, workdir)
-        optimizer = create_optimizer(1e-4, 10 * FLAGS.steps, FLAGS.steps)
-        optimizer.build(run.model.trainable_variables)
-        step = tf.Variable(0, dtype=tf.int64, trainable=False,
-                           aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+    run, optimizer, step = benchlib.build_ours(config, workdir, strategy, FLAGS.steps)
     dataset = training_dataset([path], run.task, FLAGS.global_batch_size)
 
     iterator = iter(dataset)
@@ -101,17 +74,13 @@ def main(argv):
         next(iterator)
     pipeline_rate = FLAGS.steps / (time.time() - started)
 
-    names = metric_names(run.task, run.model, next(iter(dataset)))
-    runner = TaskRunner(strategy, run.task, run.model, optimizer, step, dataset, None, names)
-    runner.train(tf.constant(FLAGS.steps, tf.int32))  # warm-up: tracing, caches
-    logs = runner.train(tf.constant(FLAGS.steps, tf.int32))
+    # warm-up loop of the same length: tracing, caches
+    logs = benchlib.time_ours(strategy, run, optimizer, step, dataset, FLAGS.steps, FLAGS.steps)
 
-    embedding = sum(v.numpy().size for v in run.backbone.weights if "embedding" in v.path)
-    non_embedding = run.backbone.count_params() - embedding
-    layers, hidden = model_config.num_layers, model_config.hidden_dim
     tokens_per_sec = logs["tokens_per_sec"]
     width = tokens_per_sec / (logs["steps_per_sec"] * FLAGS.global_batch_size)
-    flops_per_token = 6 * non_embedding + 12 * layers * hidden * width
+    flops_per_token, non_embedding = benchlib.palm_flops_per_token(
+        run.backbone, model_config.num_layers, model_config.hidden_dim, width)
     print(f"model {FLAGS.model} ({run.model.count_params():,} params, {non_embedding:,} "
           f"non-embedding), task {FLAGS.task}, data {FLAGS.data}, strategy {FLAGS.strategy} "
           f"x{strategy.num_replicas_in_sync}, batch {FLAGS.global_batch_size}, mean width "
