@@ -56,7 +56,9 @@ def test_regression_conforms_and_refuses_bad_targets(tmp_path):
     train = labelled(tmp_path / "train.tsv", 300, lambda s: s * 0.5)
     bad = tmp_path / "bad.tsv"
     bad.write_text("text\tlabel\na film\tnan-ish\n")
-    check_task_plugin("regression", train, str(tmp_path), bad_data=str(bad))
+    # Heads on every family are checked by the classification case.
+    check_task_plugin("regression", train, str(tmp_path), bad_data=str(bad),
+                      models=["bert_nano"])
 
 
 def test_kit_catches_a_task_that_does_not_learn(tmp_path):
