@@ -231,7 +231,7 @@ def test_layer_lr_decay_scales_each_layers_first_adam_step(classifier):
     from zoo.run_config import load_run_config
     load_plugins()
     run = assemble(load_run_config(classifier[0]), classifier[0])
-    optimizer = create_optimizer(1e-3, 10, 0, "constant", weight_decay=0.0)
+    optimizer = create_optimizer(1e-3, 10, 0, "constant", weight_decay=0.0, clip_norm=0)
     variables = run.model.trainable_variables
     optimizer.build(variables)
     optimizer.scale_learning_rates(layer_lr_factors(run.model, run.backbone, 0.5))
