@@ -83,8 +83,13 @@ def _last_good(manager):
         "No checkpoint was saved before it."
 
 
-def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps):
+def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps,
+                 directory=None):
     """Trains to opts.train_steps; returns the last train/eval logs ({} if nothing ran).
+
+    Checkpoints, summaries and logs go to `directory` (default opts.model_dir;
+    a non-chief worker's temporary write_dir, holding the vocab too); a run
+    resumes from the latest checkpoint in opts.model_dir.
 
     SIGTERM saves a checkpoint at the end of the current host loop and returns
     {'preempted': step}; a NaN/Inf loss raises NonFiniteLossError without saving.
@@ -99,10 +104,12 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps):
     if jit_compile and jit_compile_off_reason(strategy):
         print(f"--jit_compile is off: {jit_compile_off_reason(strategy)}")
         jit_compile = False
+    directory = directory or opts.model_dir
+    resume_from = tf.train.latest_checkpoint(opts.model_dir)
     keras.utils.set_random_seed(opts.seed)
     with strategy.scope():
         with dtype_policy(precision):  # the training model only; exports are float32
-            run = assemble(config, opts.model_dir)
+            run = assemble(config, directory)
         optimizer = with_loss_scaling(create_optimizer(
             opts.learning_rate, opts.train_steps, warmup_steps, opts.decay, opts.weight_decay,
             clip_norm=opts.clip_norm), precision)
@@ -122,7 +129,7 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps):
     eval_ds = evaluation_dataset(eval_paths, run.task, opts.global_batch_size, opts.seed,
                                  opts.text_mode) if eval_paths else None
     names = metric_names(run.task, run.model, next(iter(train_ds)))
-    if opts.init_checkpoint and not tf.train.latest_checkpoint(opts.model_dir):
+    if opts.init_checkpoint and not resume_from:
         report = initialize_backbone(run.backbone, run.model, opts.init_checkpoint,
                                      config.family, opts.allow_partial_restore)
         print(report.summary())
@@ -137,7 +144,7 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps):
                                      global_step=global_step, skipped_steps=skipped_steps,
                                      random_states=random_states(run.model))
     manager = tf.train.CheckpointManager(
-        checkpoint, opts.model_dir, max_to_keep=opts.keep_checkpoints,
+        checkpoint, directory, max_to_keep=opts.keep_checkpoints,
         step_counter=global_step, checkpoint_interval=opts.checkpoint_every)
     final, last_step, skipped = {}, [checkpoint_step(opts.model_dir)], [0]
     terminate = []
@@ -164,7 +171,7 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps):
             if new_skips:
                 record["skipped_steps"] = float(new_skips)
             final["train"] = record
-            _append_json(os.path.join(opts.model_dir, "train_log.jsonl"),
+            _append_json(os.path.join(directory, "train_log.jsonl"),
                          {"step": step, "time": time.time(), **record})
             print(f"step {step}/{opts.train_steps} | {_format(record)}", flush=True)
         last_step[0] = step
@@ -177,21 +184,23 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps):
         step = int(global_step.numpy())
         record = {k: float(v) for k, v in logs.items()}
         final["eval"] = record
-        _append_json(os.path.join(opts.model_dir, "eval_log.jsonl"),
+        _append_json(os.path.join(directory, "eval_log.jsonl"),
                      {"step": step, "time": time.time(), **record})
         print(f"eval step {step} | {_format(record)}", flush=True)
 
+    if resume_from and directory != opts.model_dir:
+        checkpoint.restore(resume_from)  # orbit restores from `directory` (empty) only
     controller = orbit.Controller(
         strategy=strategy, trainer=runner, evaluator=runner if eval_ds else None,
         global_step=global_step, steps_per_loop=opts.steps_per_loop,
-        checkpoint_manager=manager, summary_dir=os.path.join(opts.model_dir, "train"),
-        eval_summary_dir=os.path.join(opts.model_dir, "eval"),
+        checkpoint_manager=manager, summary_dir=os.path.join(directory, "train"),
+        eval_summary_dir=os.path.join(directory, "eval"),
         summary_interval=opts.steps_per_loop, train_actions=[on_train],
         eval_actions=[on_eval])
     start_step = int(global_step.numpy())
     skipped[0] = int(skipped_steps.numpy())  # as restored from the checkpoint
     if start_step:
-        print(f"resumed from {manager.latest_checkpoint} at step {start_step}")
+        print(f"resumed from {resume_from} at step {start_step}")
     if start_step >= opts.train_steps:
         print(f"already trained to step {start_step} (--train_steps={opts.train_steps}); "
               "nothing to do")

@@ -56,6 +56,17 @@ def metric_names(task, model, batch):
     return terms, tuple(task.metrics(labels, outputs, weights))
 
 
+def by_batch(dataset):
+    """The dataset with tf.data's DATA auto-sharding: every worker of a multi-worker
+    run reads all the data and takes its part of each global batch, so training
+    sees the batches of a one-device run (FILE sharding would give each worker
+    whole files instead)."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = \
+        tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
 def with_total_loss(results, terms):
     """Puts 'loss' first: the sum of the terms' means for a loss of several terms."""
     total = results.pop("loss") if "loss" in results else sum(results[t] for t in terms)
@@ -122,8 +133,10 @@ class TaskRunner(orbit.StandardTrainer, orbit.StandardEvaluator):
         with strategy.scope():
             self.train_sums = MetricSums(self.loss_names + metrics + ("tokens", "padded_tokens"))
             self.eval_sums = MetricSums(self.loss_names + metrics)
-        train = strategy.experimental_distribute_dataset(train_dataset) if train_dataset else None
-        evaluation = strategy.experimental_distribute_dataset(eval_dataset) if eval_dataset else None
+        train = strategy.experimental_distribute_dataset(
+            by_batch(train_dataset)) if train_dataset else None
+        evaluation = strategy.experimental_distribute_dataset(
+            by_batch(eval_dataset)) if eval_dataset else None
         orbit.StandardTrainer.__init__(self, train, orbit.StandardTrainerOptions(
             use_tf_while_loop=True))
         orbit.StandardEvaluator.__init__(self, evaluation, orbit.StandardEvaluatorOptions(

@@ -17,7 +17,8 @@ from zoo.cli.common import UsageError, load_plugins_reporting
 from zoo.data import builtin
 from zoo.data.files import expand_paths
 from zoo.data.readers import aligned_sources, check_readable, iter_rows, read_examples
-from zoo.distribute import create_strategy, split_cpu
+from zoo.distribute import (create_strategy, is_chief, resolve_cluster, same_on_all_workers,
+                            split_cpu, write_dir)
 from zoo.fileio import check_writable_dir
 from zoo.run_config import RunConfig, config_differences, load_run_config, save_run_config
 
@@ -119,10 +120,10 @@ def _write_builtin_corpus(model_dir):
     return [train], [evaluation]
 
 
-def _prepare_vocab(opts, config, train_paths):
-    """Puts the run's tokenizer file in model_dir: kept on resume, copied from
-    --vocab or --init_checkpoint, or trained from the training texts. Returns
-    the vocabulary size."""
+def _prepare_vocab(opts, config, train_paths, directory):
+    """Puts the run's tokenizer file in `directory` (this worker's write_dir): that
+    of model_dir on resume, copied from --vocab or --init_checkpoint, or trained
+    from the training texts. Returns the vocabulary size."""
     from zoo.data.encoders import load_encoder, texts_of, train_tokenizer
     from zoo.fileio import atomic_copy
 
@@ -131,7 +132,10 @@ def _prepare_vocab(opts, config, train_paths):
                             config.family)
     if not config.vocab_file:
         return load("").vocabulary_size
-    path = os.path.join(opts.model_dir, config.vocab_file)
+    path = os.path.join(directory, config.vocab_file)
+    kept = os.path.join(opts.model_dir, config.vocab_file)
+    if kept != path and os.path.exists(kept):  # a non-chief worker resuming
+        atomic_copy(kept, path)
     if os.path.exists(path):
         if opts.vocab and load(opts.vocab).vocabulary != load(path).vocabulary:
             raise UsageError(f"--vocab={opts.vocab} differs from the vocab this model_dir "
@@ -197,11 +201,35 @@ def _validate(opts):
         check_precision(getattr(opts, "precision", "float32"))
     except ValueError as error:
         raise UsageError(f"--precision: {error}") from None
-    if opts.cpu_replicas > 1 and opts.strategy == "one_device":
+    if opts.cpu_replicas > 1 and opts.strategy not in ("auto", "mirrored"):
         raise UsageError("--cpu_replicas needs --strategy=mirrored")
+    if opts.tpu and opts.strategy != "tpu":
+        raise UsageError("--tpu needs --strategy=tpu")
+    cluster = _cluster(opts)
     if opts.init_checkpoint:
         from zoo.initialization import source_kind
         source_kind(opts.init_checkpoint)  # fails now if it is not a usable source
+    return cluster
+
+
+def _cluster(opts):
+    """The multi_worker cluster (None for other strategies); bad cluster flags fail here."""
+    if opts.strategy != "multi_worker":
+        if opts.worker_hosts or opts.task_index >= 0:
+            raise UsageError("--worker_hosts and --task_index need --strategy=multi_worker")
+        return None
+    try:
+        return resolve_cluster(opts.worker_hosts, opts.task_index,
+                               os.environ.get("TF_CONFIG"))
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def _create_strategy(opts, cluster=None):
+    try:
+        return create_strategy(opts.strategy, opts.num_gpus, cluster, opts.tpu)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
 
 
 def default_options(**overrides):
@@ -229,12 +257,15 @@ def evaluate_from_flags(opts):
     from zoo.evaluation import evaluate_model_dir
     if not opts.eval_data:
         raise UsageError("--mode=eval needs --eval_data")
+    if opts.strategy == "multi_worker":
+        raise UsageError("--mode=eval runs in one process; --strategy=multi_worker is for "
+                         "training")
     config = load_run_config(opts.model_dir)
     load_plugins_reporting(list(config.plugins))
     split_cpu(opts.cpu_replicas)
     paths = aligned_sources(expand_paths(opts.eval_data), config.data_fields)
     check_readable(paths, config.data_fields, config.text_mode)
-    strategy = create_strategy(opts.strategy, opts.num_gpus)
+    strategy = _create_strategy(opts)
     record = evaluate_model_dir(opts.model_dir, paths, strategy, opts.global_batch_size,
                                 opts.eval_steps)
     shown = " | ".join(f"{k} {v:.4f}" for k, v in record.items()
@@ -244,18 +275,42 @@ def evaluate_from_flags(opts):
     return {"eval": record}
 
 
+def _fingerprint(opts, config, directory):
+    """What every worker of a multi_worker run must agree on: the run configuration
+    (data files by name: the built-in corpus is in each worker's own directory),
+    the tokenizer file and the loop's schedule of collective steps and saves."""
+    import hashlib
+    training = dict(config.training)
+    for key in ("train_data", "eval_data"):
+        training[key] = [os.path.basename(path) for path in training[key]]
+    vocab = ""
+    if config.vocab_file:
+        with open(os.path.join(directory, config.vocab_file), "rb") as handle:
+            vocab = hashlib.sha256(handle.read()).hexdigest()
+    schedule = {name: getattr(opts, name) for name in (
+        "steps_per_loop", "checkpoint_every", "eval_every", "eval_steps", "nan_policy",
+        "max_skipped_steps")}
+    return dataclasses.replace(config, training=training).to_json() + vocab + repr(schedule)
+
+
 def train_from_flags(opts):
-    """Trains (or resumes) as the flags say; returns the final train and eval logs."""
+    """Trains (or resumes) as the flags say; returns the final train and eval logs.
+
+    Under --strategy=multi_worker every worker runs this; only the chief writes
+    into --model_dir (and --export_dir), the others into a temporary directory
+    removed at the end. All restore from --model_dir: a file system all workers
+    share.
+    """
     if getattr(opts, "mode", "train") == "eval":
         return evaluate_from_flags(opts)
-    _validate(opts)
+    cluster = _validate(opts)
     split_cpu(opts.cpu_replicas)
     load_plugins_reporting(opts.plugins)
     config = _resolve_config(opts)
     if opts.layer_lr_decay != 1.0 and config.family == ENCODER_DECODER:
         raise UsageError("--layer_lr_decay needs one stack of transformer layers (BERT, GPT); "
                          "T5 has an encoder and a decoder stack")
-    strategy = create_strategy(opts.strategy, opts.num_gpus)
+    strategy = _create_strategy(opts, cluster)
     replicas = strategy.num_replicas_in_sync
     if opts.global_batch_size % replicas:
         raise UsageError(f"--global_batch_size={opts.global_batch_size} is not divisible by "
@@ -265,15 +320,28 @@ def train_from_flags(opts):
         raise UsageError(f"--global_batch_size={opts.global_batch_size} is not divisible by "
                          f"{replicas} replica(s) x --grad_accum_steps={accum}: each replica "
                          "splits its share into that many equal micro-batches")
+    with write_dir(opts.model_dir, strategy) as directory:
+        logs = _train(opts, config, strategy, directory)
+    # A barrier: the other workers wait for the chief's report and export, since the
+    # coordination service takes a worker that leaves early for a crashed one.
+    same_on_all_workers(strategy, "done")
+    return logs
+
+
+def _train(opts, config, strategy, directory):
+    """Prepares data and vocab, trains, reports and exports; `directory` is where this
+    worker writes (model_dir but on non-chief workers)."""
+    chief = is_chief(strategy)
     train_paths, eval_paths = _data_paths(opts, config.data_fields)
-    check_writable_dir(opts.model_dir, "--model_dir")
-    if opts.export and opts.export_dir:
-        check_writable_dir(opts.export_dir, "--export_dir")
+    if chief:
+        check_writable_dir(opts.model_dir, "--model_dir")
+        if opts.export and opts.export_dir:
+            check_writable_dir(opts.export_dir, "--export_dir")
     if train_paths is None:
-        train_paths, eval_paths = _write_builtin_corpus(opts.model_dir)
+        train_paths, eval_paths = _write_builtin_corpus(directory)
     check_readable(train_paths + eval_paths, config.data_fields, opts.text_mode)
     _check_task_rows(config, train_paths, eval_paths)
-    vocabulary_size = _prepare_vocab(opts, config, train_paths)
+    vocabulary_size = _prepare_vocab(opts, config, train_paths, directory)
     if config.model_config.get("vocabulary_size") == 0:
         config.model_config["vocabulary_size"] = vocabulary_size
     _check_resume(opts, config)
@@ -283,16 +351,19 @@ def train_from_flags(opts):
         "global_batch_size": opts.global_batch_size, "train_steps": opts.train_steps,
         "learning_rate": opts.learning_rate, "warmup_steps": warmup, "decay": opts.decay,
         "weight_decay": opts.weight_decay, "clip_norm": opts.clip_norm, "seed": opts.seed,
-        "strategy": opts.strategy, "replicas": replicas, "shuffle_buffer": opts.shuffle_buffer,
-        "init_checkpoint": opts.init_checkpoint, "freeze": opts.freeze,
-        "layer_lr_decay": opts.layer_lr_decay,
+        "strategy": opts.strategy, "replicas": strategy.num_replicas_in_sync,
+        "shuffle_buffer": opts.shuffle_buffer, "init_checkpoint": opts.init_checkpoint,
+        "freeze": opts.freeze, "layer_lr_decay": opts.layer_lr_decay,
         "precision": getattr(opts, "precision", "float32"),
         "grad_accum_steps": getattr(opts, "grad_accum_steps", 1),
         "jit_compile": getattr(opts, "jit_compile", False)}
-    save_run_config(config, opts.model_dir)
+    if not same_on_all_workers(strategy, _fingerprint(opts, config, directory)):
+        raise UsageError("the workers disagree on the run: start every worker with the same "
+                         "flags and data (a vocab each worker trains must come out the same)")
+    save_run_config(config, directory)
     from zoo.loop import run_training
-    logs = run_training(opts, config, strategy, train_paths, eval_paths, warmup)
-    if "preempted" in logs:
+    logs = run_training(opts, config, strategy, train_paths, eval_paths, warmup, directory)
+    if "preempted" in logs or not chief:
         return logs
     if logs:
         from zoo.report import write_report

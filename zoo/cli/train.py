@@ -48,9 +48,16 @@ flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept in --model_dir.")
 flags.DEFINE_integer("shuffle_buffer", 10000, "Examples per shuffled block, each epoch anew (1: no "
                      "shuffle).")
 flags.DEFINE_integer("seed", 0, "Seed for initialisation, shuffling and masking.")
-flags.DEFINE_enum("strategy", "auto", ["auto", "one_device", "mirrored"],
-                  "auto: mirrored over all GPUs if any, else one_device.")
-flags.DEFINE_integer("num_gpus", -1, "GPUs to use; -1: all visible.")
+flags.DEFINE_enum("strategy", "auto",
+                  ["auto", "one_device", "mirrored", "multi_worker", "tpu"],
+                  "auto: mirrored over all GPUs if any, else one_device. multi_worker: the "
+                  "machines of TF_CONFIG or --worker_hosts (only the chief writes). tpu: --tpu.")
+flags.DEFINE_integer("num_gpus", -1, "GPUs to use (per worker); -1: all visible.")
+flags.DEFINE_list("worker_hosts", [], "--strategy=multi_worker without TF_CONFIG: every "
+                  "worker's host:port, the chief first (start each with the same list).")
+flags.DEFINE_integer("task_index", -1, "This worker's position in --worker_hosts (0: chief).")
+flags.DEFINE_string("tpu", "", "--strategy=tpu: a Cloud TPU name, grpc://host:port, or 'local' "
+                    "on a TPU VM; empty: from the environment (TPU_NAME).")
 flags.DEFINE_integer("cpu_replicas", 1, "Split the CPU into N logical devices (testing mirrored).")
 flags.DEFINE_boolean("export", True, "Export a SavedModel when training ends.")
 # -- speed: precision, XLA, gradient accumulation (zoo.precision, zoo.accumulation) --
