@@ -73,7 +73,8 @@ def unknown_strategy(d, _):
         finally:
             flags.FLAGS.unparse_flags()
     return (parse, flags.IllegalFlagValueError,
-            "flag --strategy=tpu_pod: value should be one of <auto|one_device|mirrored>")
+            "flag --strategy=tpu_pod: value should be one of "
+            "<auto|one_device|mirrored|multi_worker|tpu>")
 
 
 @case

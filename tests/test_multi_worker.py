@@ -1,0 +1,177 @@
+"""--strategy=multi_worker and tpu.
+
+Two worker processes on 127.0.0.1 (a MultiWorkerMirroredStrategy must be made
+before TensorFlow runs any op, so each is a fresh `python -m zoo.cli.train`)
+train exactly like one device at the same global batch and seed, and only the
+chief writes. That `mirrored` does too is tests/test_distribution.py. Dropout
+is off: with it on, replicas draw different masks.
+"""
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from test_distribution import checkpoint_arrays, losses
+from zoo.cli.common import FLAGS, UsageError
+from zoo.data.builtin import write_corpus
+from zoo.cli import train as train_cli
+from zoo.training import default_options, train_from_flags
+
+STEPS = 10
+NANO = ["--model=bert_nano", "--seq_len=32", "--global_batch_size=8", "--vocab_size=300",
+        "--steps_per_loop=2", "--checkpoint_every=5", "--shuffle_buffer=50", "--seed=3",
+        "--model_overrides=dropout=0", f"--train_steps={STEPS}"]
+
+
+def free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def zoo_train(*args, env=None):
+    return subprocess.Popen([sys.executable, "-m", "zoo.cli.train", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A two-worker run (the chief told by TF_CONFIG, the other worker by --worker_hosts;
+    each its own --model_dir and TMPDIR, to see who writes what) and a one_device run."""
+    root = tmp_path_factory.mktemp("multi_worker")
+    data = [f"--train_data={write_corpus(str(root / 'train.txt'), 300, seed=5)}",
+            f"--eval_data={write_corpus(str(root / 'eval.txt'), 30, seed=6)}"]
+    hosts = [f"127.0.0.1:{port}" for port in free_ports(2)]
+    processes, tmpdirs = [], []
+    for index in range(2):
+        tmpdirs.append(root / f"tmp{index}")
+        tmpdirs[-1].mkdir()
+        env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+        env["TMPDIR"] = str(tmpdirs[-1])
+        cluster = ["--worker_hosts=" + ",".join(hosts), f"--task_index={index}"]
+        if index == 0:
+            env["TF_CONFIG"] = json.dumps({"cluster": {"worker": hosts},
+                                           "task": {"type": "worker", "index": 0}})
+            cluster = []
+        processes.append(zoo_train(f"--model_dir={root / f'worker{index}'}",
+                                   "--strategy=multi_worker", *cluster, *data, *NANO,
+                                   env=env))
+    one = str(root / "one")  # meanwhile, in this process
+    FLAGS.unparse_flags()
+    FLAGS(["zoo-train", f"--model_dir={one}", "--strategy=one_device", "--noexport", *data,
+           *NANO])
+    train_cli.main(["zoo-train"])
+    outputs = [process.communicate(timeout=600)[0] for process in processes]
+    for process, out in zip(processes, outputs):
+        assert process.returncode == 0, out
+    return {"chief": str(root / "worker0"), "worker": str(root / "worker1"), "one": one,
+            "tmpdirs": tmpdirs, "outputs": outputs}
+
+
+def test_two_workers_train_like_one_device(runs):
+    assert "2 replica(s) (CollectiveAllReduceStrategy)" in runs["outputs"][0]
+    one = losses(runs["one"])
+    assert len(one) == STEPS // 2 and one[-1] < one[0]
+    np.testing.assert_allclose(losses(runs["chief"]), one, rtol=1e-5)
+    weights, expected = checkpoint_arrays(runs["chief"]), checkpoint_arrays(runs["one"])
+    assert weights.keys() == expected.keys() and len(weights) > 10
+    for name, value in expected.items():
+        np.testing.assert_allclose(weights[name], value, rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+def test_only_the_chief_writes(runs):
+    chief = runs["chief"]
+    assert tf.train.latest_checkpoint(chief).endswith(f"ckpt-{STEPS}")
+    assert os.listdir(os.path.join(chief, "export")) == ["1"]
+    for name in ("config.json", "vocab.txt", "train_log.jsonl", "eval_log.jsonl",
+                 "report.html", "train", "eval"):
+        assert os.path.exists(os.path.join(chief, name)), name
+    # The other worker wrote (collectively saved) into a temporary directory, now gone.
+    out = runs["outputs"][1]
+    temporary = out.split("checkpoint: ", 1)[1].split()[0]
+    assert temporary.startswith(str(runs["tmpdirs"][1])) and temporary.endswith(f"ckpt-{STEPS}")
+    assert not os.path.exists(runs["worker"])
+    assert os.listdir(runs["tmpdirs"][1]) == [] and os.listdir(runs["tmpdirs"][0]) == []
+    assert "export:" not in out and "report:" not in out
+
+
+# -- bad flags fail before any work --------------------------------------------------
+
+HOSTS = "127.0.0.1:2222,127.0.0.1:2223"
+TF_CONFIG = json.dumps({"cluster": {"worker": HOSTS.split(",")},
+                        "task": {"type": "worker", "index": 1}})
+
+
+@pytest.mark.parametrize("options, tf_config, message", [
+    (dict(worker_hosts=HOSTS.split(",")), None,
+     "--worker_hosts needs --task_index (this worker's position in --worker_hosts; 0 is "
+     "the chief)"),
+    (dict(worker_hosts=HOSTS.split(","), task_index=2), None,
+     "--task_index=2 is out of range: --worker_hosts lists 2 host(s) (0-1)"),
+    (dict(worker_hosts=["127.0.0.1"], task_index=0), None,
+     "--worker_hosts entry '127.0.0.1' is not host:port"),
+    (dict(worker_hosts=HOSTS.split(","), task_index=0), TF_CONFIG,
+     "TF_CONFIG is set and --worker_hosts is given; describe the cluster with one of them"),
+    (dict(task_index=0), TF_CONFIG,
+     "--task_index goes with --worker_hosts; with TF_CONFIG this worker's task is "
+     "TF_CONFIG's 'task'"),
+    ({}, None, "--strategy=multi_worker needs the cluster: set TF_CONFIG, or give "
+               "--worker_hosts=host:port,... and --task_index"),
+    ({}, '{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 1}}',
+     "TF_CONFIG task index 1 is out of range: job 'worker' lists 1 host(s)"),
+    ({}, '{"cluster": {"worker": ["a:1"], "ps": ["b:1"]}, "task": {"type": "ps"}}',
+     "TF_CONFIG task type 'ps' is not supported by --strategy=multi_worker (only chief "
+     "and worker)"),
+    ({}, "worker:0",
+     'TF_CONFIG must be JSON like {"cluster": {"worker": ["host:port", "..."]}, "task": '
+     '{"type": "worker", "index": 0}}; it is \'worker:0\' (JSONDecodeError: Expecting value'),
+    ({}, '{"cluster": {"worker": ["a:1"]}}', "TF_CONFIG must be JSON like {"),
+    (dict(strategy="mirrored", worker_hosts=HOSTS.split(","), task_index=0), None,
+     "--worker_hosts and --task_index need --strategy=multi_worker"),
+    (dict(strategy="one_device", tpu="my-tpu"), None, "--tpu needs --strategy=tpu"),
+    (dict(cpu_replicas=2), TF_CONFIG, "--cpu_replicas needs --strategy=mirrored"),
+    (dict(mode="eval", eval_data="x.txt"), TF_CONFIG,
+     "--mode=eval runs in one process; --strategy=multi_worker is for training"),
+])
+def test_bad_cluster_flags_fail_before_any_work(tmp_path, monkeypatch, options, tf_config,
+                                                message):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    if tf_config:
+        monkeypatch.setenv("TF_CONFIG", tf_config)
+    model_dir = str(tmp_path / "run")
+    opts = default_options(**{"model_dir": model_dir, "model": "bert_nano",
+                              "strategy": "multi_worker", **options})
+    with pytest.raises(UsageError) as error:
+        train_from_flags(opts)
+    assert str(error.value).startswith(message)
+    assert not os.path.exists(model_dir)
+
+
+def test_tpu_address_nothing_listens_on_fails_fast(tmp_path):
+    port = free_ports(1)[0]
+    model_dir = str(tmp_path / "run")
+    with pytest.raises(UsageError) as error:
+        train_from_flags(default_options(model_dir=model_dir, model="bert_nano",
+                                         strategy="tpu", tpu=f"grpc://127.0.0.1:{port}"))
+    assert str(error.value).startswith(f"no TPU found for --tpu=grpc://127.0.0.1:{port}: "
+                                       f"cannot connect to 127.0.0.1:{port} (")
+    assert not os.path.exists(model_dir)
+
+
+def test_tpu_without_a_tpu_is_a_one_line_error(tmp_path):
+    model_dir = str(tmp_path / "run")
+    process = zoo_train(f"--model_dir={model_dir}", "--model=bert_nano", "--strategy=tpu",
+                        "--tpu=local")
+    out = process.communicate(timeout=300)[0]
+    assert process.returncode == 2, out
+    assert "error: no TPU found for --tpu=local: TPUs not found in the cluster." in out
+    assert "Traceback" not in out and not os.path.exists(model_dir)
