@@ -221,3 +221,22 @@ def same_on_all_workers(strategy, text):
         return strategy.gather(strategy.run(tf.identity, args=(digest,)), axis=0)
     gathered = gather().numpy().reshape(-1, digest.size)
     return bool((gathered == gathered[0]).all())
+
+
+def any_worker(strategy):
+    """A function `flag -> whether flag is true on any worker`: one all-reduce a call
+    under multi_worker (every worker must call it at the same point), `bool` for
+    the strategies of one process.
+
+    Example:
+        >>> stop = any_worker(strategy)
+        >>> stop(sigterm_received)   # True on every worker if any received one
+    """
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return bool
+
+    @tf.function(input_signature=[tf.TensorSpec([], tf.float32)], autograph=False)
+    def total(value):
+        return strategy.reduce(tf.distribute.ReduceOp.SUM,
+                               strategy.run(tf.identity, args=(value,)), axis=None)
+    return lambda flag: bool(total(tf.constant(float(flag))) > 0)

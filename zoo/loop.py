@@ -19,6 +19,7 @@ from absl import logging
 import tensorflow as tf
 
 from zoo.assembly import assemble
+from zoo.distribute import any_worker
 from zoo.freezing import count_parameters, freeze
 from zoo.layer_lr import layer_lr_factors
 from zoo.initialization import initialize_backbone
@@ -91,8 +92,8 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps,
     a non-chief worker's temporary write_dir, holding the vocab too); a run
     resumes from the latest checkpoint in opts.model_dir.
 
-    SIGTERM saves a checkpoint at the end of the current host loop and returns
-    {'preempted': step}; a NaN/Inf loss raises NonFiniteLossError without saving.
+    SIGTERM (to any worker) saves a checkpoint at the end of the current host loop
+    and returns {'preempted': step}; a NaN/Inf loss raises NonFiniteLossError without saving.
     With opts.nan_policy == 'skip' such steps apply no update (see zoo.trainer)
     and are counted, in the checkpoint too; more than opts.max_skipped_steps of
     them in the whole run raise NonFiniteLossError.
@@ -147,7 +148,7 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps,
         checkpoint, directory, max_to_keep=opts.keep_checkpoints,
         step_counter=global_step, checkpoint_interval=opts.checkpoint_every)
     final, last_step, skipped = {}, [checkpoint_step(opts.model_dir)], [0]
-    terminate = []
+    terminate, stop_all = [], any_worker(strategy)
 
     def on_train(logs):
         step = int(global_step.numpy())
@@ -175,9 +176,10 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps,
                          {"step": step, "time": time.time(), **record})
             print(f"step {step}/{opts.train_steps} | {_format(record)}", flush=True)
         last_step[0] = step
-        if terminate:
+        if stop_all(bool(terminate)):  # every worker saves (collectively) and stops
             path = manager.save(checkpoint_number=step, check_interval=False)
-            print(f"SIGTERM: saved {path}; run the same command to resume", flush=True)
+            print(f"SIGTERM{'' if terminate else ' (to another worker)'}: saved {path}; run "
+                  "the same command to resume", flush=True)
             raise Preempted(step)
 
     def on_eval(logs):
@@ -188,8 +190,6 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps,
                      {"step": step, "time": time.time(), **record})
         print(f"eval step {step} | {_format(record)}", flush=True)
 
-    if resume_from and directory != opts.model_dir:
-        checkpoint.restore(resume_from)  # orbit restores from `directory` (empty) only
     controller = orbit.Controller(
         strategy=strategy, trainer=runner, evaluator=runner if eval_ds else None,
         global_step=global_step, steps_per_loop=opts.steps_per_loop,
@@ -197,6 +197,10 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps,
         eval_summary_dir=os.path.join(directory, "eval"),
         summary_interval=opts.steps_per_loop, train_actions=[on_train],
         eval_actions=[on_eval])
+    if resume_from and directory != opts.model_dir:
+        # orbit restored from `directory` (empty): restore the chief's checkpoint the
+        # way orbit does (in the scope), so the workers' collectives stay in step.
+        controller.restore_checkpoint(resume_from)
     start_step = int(global_step.numpy())
     skipped[0] = int(skipped_steps.numpy())  # as restored from the checkpoint
     if start_step:
