@@ -14,6 +14,7 @@ Example:
     python benchmarks/train_throughput.py --model=bert_tiny --data=builtin --steps=30
     python benchmarks/train_throughput.py --data=../shared/data/tiny_shakespeare/input.txt
     python benchmarks/train_throughput.py --strategy=mirrored --cpu_replicas=2
+    python benchmarks/train_throughput.py --data=auto --batching=bucket   # length bucketing
 """
 import os
 import shutil
@@ -32,6 +33,8 @@ flags.DEFINE_integer("global_batch_size", 32, "Examples per step.")
 flags.DEFINE_integer("seq_len", 128, "Maximum tokens per example.")
 flags.DEFINE_enum("strategy", "one_device", ["one_device", "mirrored"], "Strategy.")
 flags.DEFINE_integer("cpu_replicas", 1, "Logical CPU devices for --strategy=mirrored.")
+flags.DEFINE_enum("batching", "plain", ["plain", "bucket"], "zoo-train's --batching: plain, "
+                  "or bucket (examples of similar length share a batch).")
 flags.DEFINE_integer("vocab_size", 8000, "WordPiece vocab trained from the data.")
 FLAGS = flags.FLAGS
 
@@ -65,7 +68,8 @@ def main(argv):
                        task_config={}, seq_len=FLAGS.seq_len, data_fields=fields)
     strategy = create_strategy(FLAGS.strategy)
     run, optimizer, step = benchlib.build_ours(config, workdir, strategy, FLAGS.steps)
-    dataset = training_dataset([path], run.task, FLAGS.global_batch_size)
+    dataset = training_dataset([path], run.task, FLAGS.global_batch_size,
+                               batching=FLAGS.batching)
 
     iterator = iter(dataset)
     next(iterator)  # fills the shuffle buffer
@@ -82,12 +86,16 @@ def main(argv):
     flops_per_token, non_embedding = benchlib.palm_flops_per_token(
         run.backbone, model_config.num_layers, model_config.hidden_dim, width)
     print(f"model {FLAGS.model} ({run.model.count_params():,} params, {non_embedding:,} "
-          f"non-embedding), task {FLAGS.task}, data {FLAGS.data}, strategy {FLAGS.strategy} "
+          f"non-embedding), task {FLAGS.task}, data {FLAGS.data}, {FLAGS.batching} batching, "
+          f"strategy {FLAGS.strategy} "
           f"x{strategy.num_replicas_in_sync}, batch {FLAGS.global_batch_size}, mean width "
           f"{width:.0f}")
     print(f"steps/s              {logs['steps_per_sec']:.2f}")
     print(f"tokens/s (padded)    {tokens_per_sec:,.0f}")
     print(f"tokens/s (effective) {logs['nonpad_tokens_per_sec']:,.0f}")
+    real = logs["nonpad_tokens_per_sec"] / tokens_per_sec  # independent of the machine's load
+    print(f"padding fraction     {1 - real:.3f} (per row: {width:.1f} padded width, "
+          f"{width * real:.1f} non-padding tokens)")
     print(f"model FLOP/s         {flops_per_token * tokens_per_sec / 1e9:,.2f} GFLOP/s "
           "(PaLM: 6*N_non_embedding + 12*L*H*S per padded token; head excluded)")
     print(f"input pipeline       {pipeline_rate:,.1f} batches/s alone")

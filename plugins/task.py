@@ -49,6 +49,10 @@ class TaskPlugin:
     config_class: ClassVar[type] = NoConfig
     #: Names of the exported signatures besides `tokenize` (listed by zoo-list).
     signature_names: ClassVar[tuple] = ("serving_default",)
+    #: Whether `--batching=bucket` may group the examples `example_stream`
+    #: yields by length; False for tasks that pack a token stream into full
+    #: rows (clm, span corruption), where nothing is padded.
+    supports_bucketing: ClassVar[bool] = True
 
     def __init__(self, config, encoder):
         self.config = config
@@ -79,7 +83,8 @@ class TaskPlugin:
     def example_stream(self, examples):
         """Maps the dataset of raw examples to the elements that are batched
         and passed to `preprocess` (default: unchanged). Causal LM packs
-        documents into rows of token ids here."""
+        documents into rows of token ids here (and sets `supports_bucketing =
+        False`)."""
         return examples
 
     def preprocess(self, examples, seed=None):

@@ -37,6 +37,7 @@ class CausalLM(DecodingTask):
     data_fields = ("text",)
     config_class = ClmConfig
     signature_names = ("serving_default", "generate")
+    supports_bucketing = False  # packed rows have no padding
 
     def example_stream(self, examples):
         return pack_documents(examples, self.encoder, self.encoder.seq_len + 1)

@@ -95,6 +95,7 @@ class SpanCorruption(Seq2SeqTask):
     name = "span_corruption"
     data_fields = ("text",)
     config_class = SpanCorruptionConfig
+    supports_bucketing = False  # packed rows have no padding
     serving_input = "text"
     serving_output = "output"
     signature_names = ("serving_default", "fill_spans")

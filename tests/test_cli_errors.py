@@ -72,6 +72,12 @@ def test_task_incompatible_with_family(model_dir):
         MODELS.unregister("toy_decoder")
 
 
+def test_bucketing_is_refused_for_packed_tasks(model_dir):
+    with pytest.raises(UsageError, match=r"--batching=bucket groups independent examples by "
+                                         r"length, but task 'clm' packs its text into full rows"):
+        train(f"--model_dir={model_dir}", "--model=gpt_nano", "--task=clm", "--batching=bucket")
+
+
 def test_cli_exit_code_and_one_line_error(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "zoo.cli.train", f"--model_dir={tmp_path}/x", "--model=gpt9"],

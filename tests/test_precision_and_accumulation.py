@@ -1,4 +1,4 @@
-"""--precision, --jit_compile and --grad_accum_steps (one_device, in process).
+"""--precision, --jit_compile, --grad_accum_steps and --batching (one_device, in process).
 
 Dropout is off where runs are compared, so only the arithmetic differs.
 MirroredStrategy runs are in tests/test_distribution.py (a subprocess each).
@@ -83,6 +83,15 @@ def test_step_variants_train_like_the_plain_step(tmp_path, corpus, plain, extra,
     assert int(checkpoint(model_dir)["optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"]) == STEPS
 
 
+def test_bucketed_batching_trains_and_is_recorded(tmp_path, corpus):
+    model_dir = str(tmp_path / "run")
+    train(f"--model_dir={model_dir}", f"--train_data={corpus}", "--train_steps=5", *NANO,
+          "--batching=bucket")
+    assert [r["step"] for r in log(model_dir)] == [5] and np.isfinite(log(model_dir)[0]["loss"])
+    with open(os.path.join(model_dir, "config.json")) as handle:
+        assert json.load(handle)["training"]["batching"] == "bucket"
+
+
 def test_accumulation_is_exact_for_a_loss_of_several_terms(tmp_path, corpus):
     """mlm_nsp's MLM term has uneven weights across micro-batches: still equal."""
     runs = {}
@@ -144,6 +153,7 @@ def test_mixed_precision_trains_resumes_and_exports(tmp_path, corpus, precision,
     ({"global_batch_size": 6, "grad_accum_steps": 4},
      r"--global_batch_size=6 is not divisible by 1 replica\(s\) x --grad_accum_steps=4"),
     ({"grad_accum_steps": 0}, "--grad_accum_steps must be at least 1, got 0"),
+    ({"batching": "sorted"}, "--batching must be one of plain, bucket, got 'sorted'"),
     ({"precision": "float8"}, "--precision: unknown precision 'float8'; choose from float32, "
                               "mixed_bfloat16, mixed_float16"),
 ])

@@ -277,7 +277,8 @@ def test_a_chosen_first_position_is_masked():
     assert (tf.reduce_sum(tf.cast(masked == MASK, tf.int32), axis=1) == 1).numpy().all()
 
 
-def test_training_stream_depends_on_the_seed_and_start_batch_only(encoder, tmp_path):
+@pytest.mark.parametrize("batching", ["plain", "bucket"])
+def test_training_stream_depends_on_the_seed_and_start_batch_only(encoder, tmp_path, batching):
     """A resumed run must see the batches an uninterrupted one saw: other iterators of
     the same dataset (reading ahead across epochs) must not change the order."""
     from zoo.data.pipeline import training_dataset
@@ -287,7 +288,7 @@ def test_training_stream_depends_on_the_seed_and_start_batch_only(encoder, tmp_p
 
     def batches(start_batch, count, read_ahead=0):
         ds = training_dataset([str(path)], task, 8, seed=3, shuffle_buffer=40,
-                              start_batch=start_batch)
+                              start_batch=start_batch, batching=batching)
         other = iter(ds)
         for _ in range(read_ahead):  # three epochs of 5 batches
             next(other)
@@ -300,3 +301,43 @@ def test_training_stream_depends_on_the_seed_and_start_batch_only(encoder, tmp_p
     straight = batches(0, 12)
     assert same(batches(0, 12, read_ahead=15), straight)
     assert same(batches(7, 5), straight[7:])
+
+
+# -- length bucketing (--batching=bucket) ----------------------------------------
+
+class RawText(MaskedLM):
+    """MLM whose 'preprocessing' returns the raw batch, to see which examples it holds."""
+    def preprocess(self, examples, seed=None):
+        return examples["text"]
+
+
+def stream(encoder, tmp_path, batching, task_class=MaskedLM, batches=30, batch_size=8):
+    from zoo.data.pipeline import training_dataset
+    path = tmp_path / "mixed.txt"
+    path.write_text("\n".join(generate_lines(40, seed=2)) + "\n", encoding="utf-8")
+    ds = training_dataset([str(path)], task_class(MlmConfig(), encoder), batch_size, seed=1,
+                          shuffle_buffer=40, batching=batching)
+    return [element for element in ds.take(batches).as_numpy_iterator()]
+
+
+def test_bucketed_batches_pad_less(encoder, tmp_path):
+    def padding(batching):
+        masks = [features["padding_mask"] for features, _, _ in stream(encoder, tmp_path, batching)]
+        assert all(mask.shape[0] == 8 for mask in masks)  # every batch is full
+        return 1 - sum(mask.sum() for mask in masks) / sum(mask.size for mask in masks)
+    plain, bucket = padding("plain"), padding("bucket")
+    assert plain > 0.3 and bucket < plain / 2, (plain, bucket)
+
+
+def test_bucketed_batches_hold_one_bucket_and_every_example(encoder, tmp_path):
+    from zoo.data.bucketing import bucket_boundaries
+    edges = bucket_boundaries(encoder.seq_len)
+    batches = stream(encoder, tmp_path, "bucket", RawText, batches=100, batch_size=4)
+    for batch in batches:
+        assert len(batch) == 4 and len({np.searchsorted(edges, len(t), "right") for t in batch}) == 1
+    counts = {}
+    for text in np.concatenate(batches):
+        counts[text] = counts.get(text, 0) + 1
+    assert set(counts) == {t.encode() for t in generate_lines(40, seed=2)}
+    # 100 batches of 4 are 10 epochs of 40; a bucket holds back at most 3 examples
+    assert 10 - 3 <= min(counts.values()) and max(counts.values()) <= 10 + 3, counts

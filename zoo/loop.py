@@ -126,7 +126,8 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps,
                                     aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
     train_ds = training_dataset(train_paths, run.task, opts.global_batch_size, opts.seed,
                                 opts.text_mode, opts.shuffle_buffer,
-                                start_batch=checkpoint_step(opts.model_dir))
+                                start_batch=checkpoint_step(opts.model_dir),
+                                batching=getattr(opts, "batching", "plain"))
     eval_ds = evaluation_dataset(eval_paths, run.task, opts.global_batch_size, opts.seed,
                                  opts.text_mode) if eval_paths else None
     names = metric_names(run.task, run.model, next(iter(train_ds)))

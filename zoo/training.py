@@ -15,6 +15,7 @@ import time
 from plugins.task import ENCODER_DECODER
 from zoo.cli.common import UsageError, load_plugins_reporting
 from zoo.data import builtin
+from zoo.data.bucketing import BATCHINGS, check_bucketing
 from zoo.data.files import expand_paths
 from zoo.data.readers import aligned_sources, check_readable, iter_rows, read_examples
 from zoo.distribute import (create_strategy, is_chief, resolve_cluster, same_on_all_workers,
@@ -41,6 +42,8 @@ def _resolve_config(opts):
                        plugins=tuple(opts.plugins))
     try:
         task_class.check_family(opts.model, spec.family)
+        if getattr(opts, "batching", "plain") == "bucket":
+            check_bucketing(task_class)
     except ValueError as error:
         raise UsageError(str(error)) from None
     task_config = apply_overrides(task_class.config_class(), opts.task_config)
@@ -201,6 +204,9 @@ def _validate(opts):
         check_precision(getattr(opts, "precision", "float32"))
     except ValueError as error:
         raise UsageError(f"--precision: {error}") from None
+    if getattr(opts, "batching", "plain") not in BATCHINGS:
+        raise UsageError(f"--batching must be one of {', '.join(BATCHINGS)}, got "
+                         f"'{opts.batching}'")
     if opts.cpu_replicas > 1 and opts.strategy not in ("auto", "mirrored"):
         raise UsageError("--cpu_replicas needs --strategy=mirrored")
     if opts.tpu and opts.strategy != "tpu":
@@ -356,6 +362,7 @@ def _train(opts, config, strategy, directory):
         "freeze": opts.freeze, "layer_lr_decay": opts.layer_lr_decay,
         "precision": getattr(opts, "precision", "float32"),
         "grad_accum_steps": getattr(opts, "grad_accum_steps", 1),
+        "batching": getattr(opts, "batching", "plain"),
         "jit_compile": getattr(opts, "jit_compile", False)}
     if not same_on_all_workers(strategy, _fingerprint(opts, config, directory)):
         raise UsageError("the workers disagree on the run: start every worker with the same "

@@ -60,12 +60,16 @@ flags.DEFINE_string("tpu", "", "--strategy=tpu: a Cloud TPU name, grpc://host:po
                     "on a TPU VM; empty: from the environment (TPU_NAME).")
 flags.DEFINE_integer("cpu_replicas", 1, "Split the CPU into N logical devices (testing mirrored).")
 flags.DEFINE_boolean("export", True, "Export a SavedModel when training ends.")
-# -- speed: precision, XLA, gradient accumulation (zoo.precision, zoo.accumulation) --
+# -- speed: precision, XLA, batching, gradient accumulation (zoo.precision, zoo.data.bucketing,
+#    zoo.accumulation) --
 flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"],
                   "Compute dtype of training; variables, checkpoints and exports stay float32. "
                   "mixed_float16 scales the loss dynamically.")
 flags.DEFINE_boolean("jit_compile", False, "Compile each micro-batch's forward and backward "
                      "with XLA (turned off, with a notice, where it is known to fail).")
+flags.DEFINE_enum("batching", "plain", ["plain", "bucket"], "plain: batches in stream order; "
+                  "bucket: examples of similar length share a batch, so less padding is "
+                  "computed (tasks of independent examples; not clm or span_corruption).")
 flags.DEFINE_integer("grad_accum_steps", 1, "Micro-batches per optimizer step; each replica's "
                      "share of --global_batch_size is split into this many.")
 

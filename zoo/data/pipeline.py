@@ -7,14 +7,16 @@ on every run and on every strategy.
 Example:
     >>> ds = training_dataset(paths, task, global_batch_size=32, seed=0)
     >>> features, labels, weights = next(iter(ds))
+    >>> ds = training_dataset(paths, task, 32, batching="bucket")  # similar lengths per batch
 """
 import tensorflow as tf
 
+from zoo.data.bucketing import BATCHINGS, bucketed_batches, check_bucketing
 from zoo.data.readers import read_examples
 
 
-def _preprocessed(examples, task, batch_size, seed, drop_remainder, start_batch=0):
-    batches = examples.batch(batch_size, drop_remainder=drop_remainder).skip(start_batch)
+def _preprocessed(batches, task, seed, start_batch=0):
+    batches = batches.skip(start_batch)
     indexed = tf.data.Dataset.zip((batches, tf.data.Dataset.counter(start=start_batch)))
     seed = tf.constant(seed, tf.int64)
     return indexed.map(
@@ -24,15 +26,22 @@ def _preprocessed(examples, task, batch_size, seed, drop_remainder, start_batch=
 
 
 def training_dataset(paths, task, global_batch_size, seed=0, text_mode="line",
-                     shuffle_buffer=10000, start_batch=0):
-    """Endless, shuffled stream of global batches, from batch `start_batch` on
-    (a resumed run skips the raw batches it already trained on, so it sees the
-    same data and masks as an uninterrupted run)."""
+                     shuffle_buffer=10000, start_batch=0, batching="plain"):
+    """Endless, shuffled stream of full global batches, from batch `start_batch`
+    on (a resumed run skips the raw batches it already trained on, so it sees
+    the same data and masks as an uninterrupted run). `batching="bucket"`
+    groups examples of similar length into a batch (`zoo.data.bucketing`)."""
+    if batching not in BATCHINGS:
+        raise ValueError(f"batching must be one of {', '.join(BATCHINGS)}, got '{batching}'")
+    if batching == "bucket":
+        check_bucketing(type(task))
     examples = read_examples(paths, task.data_fields, text_mode)
     examples = (_shuffled_epochs(examples, shuffle_buffer, seed) if shuffle_buffer > 1
                 else examples.repeat())
-    return _preprocessed(task.example_stream(examples), task, global_batch_size, seed,
-                         True, start_batch)
+    stream = task.example_stream(examples)
+    batches = (bucketed_batches(stream, task.text_fields, global_batch_size, task.encoder.seq_len)
+               if batching == "bucket" else stream.batch(global_batch_size, drop_remainder=True))
+    return _preprocessed(batches, task, seed, start_batch)
 
 
 def _shuffled_epochs(examples, block_size, seed):
@@ -59,4 +68,4 @@ def _shuffled_epochs(examples, block_size, seed):
 def evaluation_dataset(paths, task, global_batch_size, seed=0, text_mode="line"):
     """One pass over the files, in order, the last batch possibly partial."""
     examples = task.example_stream(read_examples(paths, task.data_fields, text_mode))
-    return _preprocessed(examples, task, global_batch_size, seed + 1, False)
+    return _preprocessed(examples.batch(global_batch_size), task, seed + 1)
