@@ -68,6 +68,9 @@ flags.DEFINE_enum("mode", "compare", ["compare", "scaling"],
                   "replicas (mirrored over 2 logical CPUs).")
 flags.DEFINE_enum("peer_preprocess", "example", ["example", "batch"],
                   "keras-hub preprocessor mapped per example (then batched) or per batch.")
+flags.DEFINE_enum("batching", "plain", ["plain", "bucket"], "The project side's --batching "
+                  "(bucket: MLM batches of similar length).")
+flags.DEFINE_boolean("jit_compile", False, "The project side's --jit_compile (XLA).")
 flags.DEFINE_float("matmul_seconds", 3.0, "Duration of the matmul peak measurement.")
 flags.DEFINE_enum("side", "", ["", "prep", "matmul", "ours", "keras_hub"],
                   "Internal: run one side in this process.")
@@ -76,7 +79,8 @@ flags.DEFINE_integer("cpu_replicas", 1, "Internal: logical CPUs for the project'
 FLAGS = flags.FLAGS
 RESULT = "RESULT "
 PASSED = ("model", "task", "data", "steps", "warmup_steps", "global_batch_size", "seq_len",
-          "vocab_size", "peer_preprocess", "matmul_seconds")
+          "vocab_size", "peer_preprocess", "matmul_seconds", "batching",
+          "jit_compile")
 
 
 def _rss_mb():
@@ -160,8 +164,9 @@ def _ours(prep):
                        vocab_file=prep["vocab_file"], data_fields=tuple(prep["fields"]))
     strategy = create_strategy("mirrored" if FLAGS.cpu_replicas > 1 else "one_device")
     run, optimizer, step = benchlib.build_ours(config, FLAGS.workdir, strategy, FLAGS.steps)
-    batch_size, timing = FLAGS.global_batch_size, (FLAGS.warmup_steps, FLAGS.steps)
-    dataset = training_dataset([prep["path"]], run.task, batch_size)
+    batch_size = FLAGS.global_batch_size
+    timing = (FLAGS.warmup_steps, FLAGS.steps, FLAGS.jit_compile)
+    dataset = training_dataset([prep["path"]], run.task, batch_size, batching=FLAGS.batching)
     logs = benchlib.time_ours(strategy, run, optimizer, step, dataset, *timing)
     run.task.encoder.trim_padding = False  # the bare batch is full width, as keras-hub's
     batch = next(iter(training_dataset([prep["path"]], run.task, batch_size)))
@@ -323,6 +328,8 @@ def _compare(prep):
           f"{prep['path']} ({prep['lines']:,} lines), vocab {prep['vocab_size']:,} "
           f"({prep['tokenizer']}), batch {FLAGS.global_batch_size}, seq_len {FLAGS.seq_len}, "
           f"{FLAGS.warmup_steps} warm-up + {FLAGS.steps} timed steps, float32")
+    print(f"project: TaskRunner loop, --batching={FLAGS.batching}, "
+          f"--jit_compile={FLAGS.jit_compile}")
     print(f"keras-hub: fit, steps_per_execution 1, jit_compile='auto' -> "
           f"{peer['jit_compile']}, preprocessor per {FLAGS.peer_preprocess}")
     names = ("project", "keras-hub")
