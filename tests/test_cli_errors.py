@@ -10,15 +10,9 @@ from plugins import MODELS, ModelSpec, RegistryError
 from zoo.cli import train as train_cli  # noqa: F401  (defines the zoo-train flags)
 from zoo.cli.common import UsageError
 from zoo.models.presets import BertConfig
-from zoo.training import train_from_flags
+from flagrun import train
 
 FLAGS = flags.FLAGS
-
-
-def train(*args):
-    FLAGS.unparse_flags()
-    FLAGS(["zoo-train", *args])
-    return train_from_flags(FLAGS)
 
 
 @pytest.fixture

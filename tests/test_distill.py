@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from tasks.distill import distillation_loss_sums
 from zoo.cli import train as train_cli
-from zoo.training import train_from_flags
+from flagrun import train
 
 FLAGS = train_cli.flags.FLAGS  # with the zoo-train flags defined
 NANO = ["--model=bert_nano", "--seq_len=32", "--global_batch_size=16", "--steps_per_loop=10",
@@ -39,12 +39,6 @@ def test_distillation_loss_matches_a_hand_computation():
     same = distillation_loss_sums(tf.constant(labels), tf.constant(teacher, tf.float32),
                                   tf.constant(teacher, tf.float32), tf.constant(weights), t, 1.0)
     assert abs(float(same["soft"][0])) < 1e-5 and float(same["hard"][0]) == 0.0
-
-
-def train(*args):
-    FLAGS.unparse_flags()
-    FLAGS(["zoo-train", *args])
-    return train_from_flags(FLAGS)
 
 
 def test_a_distilled_nano_student_trains_and_exports(tmp_path):

@@ -9,7 +9,7 @@ from absl import flags
 
 from zoo.cli import train as train_cli  # noqa: F401  (defines the zoo-train flags)
 from zoo.data.readers import DataError
-from zoo.training import train_from_flags
+from flagrun import train
 
 FLAGS = flags.FLAGS
 NANO = ["--model=bert_nano", "--seq_len=32", "--global_batch_size=16", "--steps_per_loop=20",
@@ -17,12 +17,6 @@ NANO = ["--model=bert_nano", "--seq_len=32", "--global_batch_size=16", "--steps_
 POSITIVE = ["good", "great", "fine", "lovely", "superb"]
 NEGATIVE = ["bad", "awful", "dull", "poor", "boring"]
 FILLER = ["the", "film", "was", "a", "story", "with", "actors", "and", "music", "plot"]
-
-
-def train(*args):
-    FLAGS.unparse_flags()
-    FLAGS(["zoo-train", *args])
-    return train_from_flags(FLAGS)
 
 
 def write_sentiment(path, rows, seed, labels=("neg", "pos")):

@@ -13,19 +13,13 @@ from zoo.cli import common
 from zoo.cli import predict as predict_cli  # noqa: F401  (defines zoo-predict flags)
 from zoo.cli import train as train_cli  # noqa: F401  (defines the zoo-train flags)
 from zoo.corpus_metrics import corpus_bleu
-from zoo.training import train_from_flags
+from flagrun import train
 
 FLAGS = flags.FLAGS
 WORDS = "red green blue cat dog bird runs sits jumps big small old".split()
 #: A toy "German" for WORDS: one word each, same order.
 GERMAN = dict(zip(WORDS, "rot gruen blau katze hund vogel laeuft sitzt springt gross klein "
                          "alt".split()))
-
-
-def train(*args):
-    FLAGS.unparse_flags()
-    FLAGS(["zoo-train", *args])
-    return train_from_flags(FLAGS)
 
 
 def predict(capsys, *args):

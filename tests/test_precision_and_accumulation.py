@@ -16,18 +16,13 @@ from zoo.cli import train as train_cli  # noqa: F401  (defines the zoo-train fla
 from zoo.cli.common import UsageError
 from zoo.data.builtin import write_corpus
 from zoo.training import default_options, train_from_flags
+from flagrun import train
 
 FLAGS = flags.FLAGS
 NANO = ["--model=bert_nano", "--seq_len=32", "--global_batch_size=8", "--vocab_size=300",
         "--steps_per_loop=5", "--checkpoint_every=10", "--noexport", "--shuffle_buffer=50",
         "--seed=3", "--model_overrides=dropout=0", "--learning_rate=2e-3"]
 STEPS = 8
-
-
-def train(*args):
-    FLAGS.unparse_flags()
-    FLAGS(["zoo-train", *args])
-    return train_from_flags(FLAGS)
 
 
 def checkpoint(model_dir):

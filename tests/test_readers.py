@@ -9,18 +9,11 @@ from hypothesis import strategies as st
 
 from zoo.data.files import expand_paths
 from zoo.data.readers import DataError, check_readable, file_format, iter_rows, read_examples
+from catalogue import write
 
 
 def values(dataset):
     return [{k: v.numpy().decode() for k, v in row.items()} for row in dataset]
-
-
-def write(path, content):
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content, encoding="utf-8")
-    return str(path)
 
 
 def message(excinfo):

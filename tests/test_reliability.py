@@ -14,18 +14,12 @@ from absl import flags
 
 from zoo.cli import train as train_cli  # noqa: F401  (defines the zoo-train flags)
 from zoo.data.builtin import write_corpus
-from zoo.training import train_from_flags
+from flagrun import train
 
 FLAGS = flags.FLAGS
 NANO = ["--model=bert_nano", "--seq_len=32", "--global_batch_size=8", "--vocab_size=300",
         "--steps_per_loop=5", "--checkpoint_every=5", "--noexport", "--shuffle_buffer=50",
         "--seed=3"]  # dropout on: its random state must resume too
-
-
-def train(*args):
-    FLAGS.unparse_flags()
-    FLAGS(["zoo-train", *args])
-    return train_from_flags(FLAGS)
 
 
 def weights(model_dir):

@@ -11,17 +11,11 @@ import tensorflow as tf
 from absl import flags
 
 from zoo.cli import train as train_cli  # noqa: F401  (defines the zoo-train flags)
-from zoo.training import train_from_flags
+from flagrun import train
 
 FLAGS = flags.FLAGS
 SMALL = ["--model=bert_nano", "--seq_len=64", "--global_batch_size=16",
          "--steps_per_loop=20", "--learning_rate=2e-3", "--vocab_size=500"]
-
-
-def train(*args):
-    FLAGS.unparse_flags()
-    FLAGS(["zoo-train", *args])
-    return train_from_flags(FLAGS)
 
 
 def read_log(model_dir, name="train_log.jsonl"):

@@ -1,0 +1,18 @@
+"""Runs zoo-train in the test process from command-line flags (one TensorFlow import
+for the whole file; absl's flags are reset before each run).
+
+Example:
+    >>> from flagrun import train
+    >>> logs = train("--model=bert_nano", "--train_steps=5", "--model_dir=/tmp/run")
+"""
+from absl import flags
+
+from zoo.cli import train as train_cli  # noqa: F401  (defines the zoo-train flags)
+from zoo.training import train_from_flags
+
+
+def train(*args):
+    """Parses `args` as zoo-train's flags and trains; returns the final logs."""
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["zoo-train", *args])
+    return train_from_flags(flags.FLAGS)
