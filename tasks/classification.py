@@ -8,7 +8,8 @@ label outside that set fails naming file and line.
 Example:
     zoo-train --model=bert_mini --task=classification --train_data=sst2/train.tsv \\
               --eval_data=sst2/dev.tsv --init_checkpoint=runs/pre --model_dir=runs/sst2
-    zoo-train ... --task_config=pair=true,labels=entailment,neutral,contradiction
+    zoo-train ... --task_config='pair=true,labels=entailment|neutral|contradiction'
+    zoo-train ... --task_config=pooling=mean   # mean of the token vectors, not [CLS]
 """
 import dataclasses
 
@@ -16,17 +17,16 @@ import tensorflow as tf
 
 from plugins import TASKS
 from plugins.task import DECODER, ENCODER, ENCODER_DECODER
-from tasks.pooled_head import PooledHeadTask, check_texts_not_empty
+from tasks.pooled_head import PooledHeadConfig, PooledHeadTask, check_texts_not_empty
 from zoo.corpus_metrics import macro_f1, matthews_corrcoef
 from zoo.data.readers import DataError
 from zoo.losses import accuracy_sum, sparse_cross_entropy_sum
 
 
 @dataclasses.dataclass(frozen=True)
-class ClassificationConfig:
+class ClassificationConfig(PooledHeadConfig):
     labels: str = ""  # label names in id order, separated by '|'; empty: from the data
     pair: bool = False  # read a second text field `text_b`
-    dropout: float = 0.1
 
     @property
     def label_names(self):

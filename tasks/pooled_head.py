@@ -1,19 +1,36 @@
 """Shared base of tasks that put a head on one pooled vector per example.
 
 Single texts or text pairs (`pair=True` reads a `text_b` field) are packed as
-`[CLS] a [SEP] (b [SEP])`; the head reads the backbone's pooled output (the
-[CLS] vector for BERT) or, when a backbone has none, the mean of its
-sequence output over non-padding tokens (GPT; the encoder of T5).
+`[CLS] a [SEP] (b [SEP])`; with `pooling=auto` the head reads the backbone's
+pooled output (the [CLS] vector for BERT) or, when a backbone has none, the
+mean of its sequence output over non-padding tokens (GPT; the encoder of T5);
+`pooling=mean` takes that mean for every backbone.
 
 Example (a subclass):
     class Scorer(PooledHeadTask):
         def head_units(self): return 1
 """
+import dataclasses
+
 import keras
 import tensorflow as tf
 
-from plugins import TaskPlugin
+from plugins import OverrideError, TaskPlugin
 from zoo.data.readers import DataError
+
+POOLINGS = ("auto", "mean")
+
+
+@dataclasses.dataclass(frozen=True)
+class PooledHeadConfig:
+    """Options shared by pooled-head tasks; a bad `pooling` fails when the flags are read."""
+    dropout: float = 0.1  # on the pooled vector, before the head
+    pooling: str = "auto"  # auto: the backbone's pooled output if any, else mean; mean
+
+    def __post_init__(self):
+        if self.pooling not in POOLINGS:
+            raise OverrideError(f"pooling must be one of {', '.join(POOLINGS)}, "
+                                f"got '{self.pooling}'")
 
 
 def check_texts_not_empty(path, line, row):
@@ -24,9 +41,11 @@ def check_texts_not_empty(path, line, row):
             raise DataError(f"{path}:{line}: field '{field}' is empty (a zero-length example)")
 
 
-def pooled_vector(backbone_outputs, padding_mask):
-    """The backbone's pooled output, or a masked mean of its sequence output."""
-    if isinstance(backbone_outputs, dict) and "pooled_output" in backbone_outputs:
+def pooled_vector(backbone_outputs, padding_mask, pooling="auto"):
+    """The backbone's pooled output (`pooling="auto"` and the backbone has one),
+    else the mean of its sequence output over non-padding tokens."""
+    if pooling == "auto" and isinstance(backbone_outputs, dict) and \
+            "pooled_output" in backbone_outputs:
         return backbone_outputs["pooled_output"]
     sequence = backbone_outputs["sequence_output"] if isinstance(backbone_outputs, dict) \
         else backbone_outputs
@@ -84,7 +103,8 @@ class PooledHeadTask(TaskPlugin):
         names = backbone_input_names(backbone)
         inputs = {name: keras.Input((None,), dtype="int32", name=name) for name in names}
         self.input_names = names
-        pooled = pooled_vector(backbone_outputs(backbone, inputs), inputs["padding_mask"])
+        pooled = pooled_vector(backbone_outputs(backbone, inputs), inputs["padding_mask"],
+                               getattr(self.config, "pooling", "auto"))
         pooled = keras.layers.Dropout(self.config.dropout, name="head_dropout")(pooled)
         outputs = keras.layers.Dense(self.head_units(), name="head")(pooled)
         return keras.Model(inputs, outputs, name=f"{self.name}_model")

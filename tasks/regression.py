@@ -14,15 +14,14 @@ import tensorflow as tf
 
 from plugins import TASKS
 from plugins.task import DECODER, ENCODER, ENCODER_DECODER
-from tasks.pooled_head import PooledHeadTask, check_texts_not_empty
+from tasks.pooled_head import PooledHeadConfig, PooledHeadTask, check_texts_not_empty
 from zoo.corpus_metrics import pearson, spearman
 from zoo.data.readers import DataError
 
 
 @dataclasses.dataclass(frozen=True)
-class RegressionConfig:
+class RegressionConfig(PooledHeadConfig):
     pair: bool = False
-    dropout: float = 0.1
 
 
 @TASKS.register("regression")

@@ -6,7 +6,7 @@ import ast
 import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-PACKAGES = ("zoo", "plugins", "tasks", "benchmarks")
+PACKAGES = ("zoo", "plugins", "tasks", "benchmarks", "examples")
 
 
 def build_targets():

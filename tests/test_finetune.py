@@ -253,3 +253,28 @@ def test_layer_lr_decay_out_of_range_or_on_t5_fails_before_work(tmp_path, data):
               f"--train_data={data['train']}", "--layer_lr_decay=0.8",
               *[a for a in NANO if not a.startswith("--model=")])
     assert not os.path.exists(f"{tmp_path}/a") and not os.path.exists(f"{tmp_path}/b")
+
+
+def test_mean_pooling_averages_the_unpadded_token_vectors():
+    from tasks.pooled_head import pooled_vector
+    sequence = tf.constant([[[1.0, 2.0], [3.0, 4.0], [9.0, 9.0]]])
+    outputs = {"sequence_output": sequence, "pooled_output": tf.constant([[7.0, 7.0]])}
+    mask = tf.constant([[True, True, False]])
+    np.testing.assert_allclose(pooled_vector(outputs, mask, "mean"), [[2.0, 3.0]])
+    np.testing.assert_allclose(pooled_vector(outputs, mask, "auto"), [[7.0, 7.0]])
+
+
+def test_mean_pooled_classifier_learns(pretrained, tmp_path, data):
+    logs = train(f"--model_dir={tmp_path}/mean", "--task=classification",
+                 f"--train_data={data['train']}", f"--eval_data={data['dev']}",
+                 f"--init_checkpoint={pretrained}", "--train_steps=120", "--noexport",
+                 "--task_config=pooling=mean", *NANO)
+    assert logs["eval"]["accuracy"] > 0.9
+
+
+def test_unknown_pooling_fails_before_work(tmp_path, data):
+    from plugins import OverrideError
+    with pytest.raises(OverrideError, match="pooling must be one of auto, mean, got 'max'"):
+        train(f"--model_dir={tmp_path}/m", "--task=classification",
+              f"--train_data={data['train']}", "--task_config=pooling=max", *NANO)
+    assert not os.path.exists(f"{tmp_path}/m")
