@@ -10,18 +10,24 @@ tokenizer and seq_len, so its logits arrive with each batch. The loss is
 
 logged as the terms `soft` and `hard`. The label set is the teacher's. The
 student exports like any classifier (the export does not need the teacher).
+With `teacher_logits=<file.tfrecord>` the teacher scores the training texts
+once and later runs read the file (`tasks.teacher_logits`).
 
 Example:
     zoo-train --model=bert_nano --task=distill --train_data=sst2/train.tsv \\
               --task_config=teacher=runs/sst2_mini,temperature=2.0,alpha=0.5 \\
               --eval_data=sst2/dev.tsv --model_dir=runs/sst2_nano_kd
+    zoo-train ... --task_config=teacher=runs/sst2_mini,teacher_logits=runs/sst2_mini/logits.tfrecord
 """
 import dataclasses
+import os
 
 import tensorflow as tf
 
 from plugins import TASKS
 from tasks.classification import Classification, ClassificationConfig
+from tasks.teacher_logits import (TeacherLogitsTable, check_rows_covered, read_teacher_logits,
+                                   row_keys, write_teacher_logits)
 from zoo.data.readers import DataError
 from zoo.losses import sparse_cross_entropy_sum
 
@@ -31,6 +37,7 @@ class DistillConfig(ClassificationConfig):
     teacher: str = ""  # model_dir of a trained classification run
     temperature: float = 2.0
     alpha: float = 0.5  # weight of the soft (teacher) term; 1 - alpha: the labels
+    teacher_logits: str = ""  # TFRecord of precomputed logits: read if present, else written
 
 
 def distillation_loss_sums(labels, teacher_logits, student_logits, weights, temperature,
@@ -49,15 +56,21 @@ def distillation_loss_sums(labels, teacher_logits, student_logits, weights, temp
             "hard": ((1.0 - alpha) * hard, weight)}
 
 
+def teacher_checkpoint(model_dir):
+    """The absolute path of the teacher's latest checkpoint."""
+    checkpoint = tf.train.latest_checkpoint(model_dir)
+    if not checkpoint:
+        raise FileNotFoundError(f"teacher '{model_dir}' has no checkpoint; train it first")
+    return os.path.abspath(checkpoint)
+
+
 def load_teacher(model_dir):
     """The teacher's assembled run (encoder, task, model), restored from its latest
     checkpoint and frozen."""
     from zoo.assembly import assemble
     from zoo.run_config import load_run_config
     config = load_run_config(model_dir)
-    checkpoint = tf.train.latest_checkpoint(model_dir)
-    if not checkpoint:
-        raise FileNotFoundError(f"teacher '{model_dir}' has no checkpoint; train it first")
+    checkpoint = teacher_checkpoint(model_dir)
     run = assemble(config, model_dir)
     tf.train.Checkpoint(model=run.model).restore(checkpoint).expect_partial() \
         .assert_existing_objects_matched()
@@ -74,6 +87,7 @@ class Distill(Classification):
     def __init__(self, config, encoder):
         super().__init__(config, encoder)
         self._teacher = None
+        self._precomputed = None
 
     @classmethod
     def prepare(cls, config, rows):
@@ -94,7 +108,22 @@ class Distill(Classification):
                             f" but the student pair={config.pair}")
         if config.labels and config.labels != labels:
             raise DataError(f"labels '{config.labels}' differ from the teacher's '{labels}'")
+        if config.teacher_logits:
+            cls._precompute(config, rows, labels)
         return dataclasses.replace(config, labels=labels)
+
+    @staticmethod
+    def _precompute(config, rows, labels):
+        """Checks that the teacher_logits file covers every training row, or writes it."""
+        path, checkpoint = config.teacher_logits, teacher_checkpoint(config.teacher)
+        if os.path.exists(path):
+            keys, _ = read_teacher_logits(path, checkpoint, labels)
+            check_rows_covered(path, keys, rows)
+            print(f"teacher logits: {len(keys)} texts read from {path}")
+        else:
+            count = write_teacher_logits(path, load_teacher(config.teacher), rows, checkpoint,
+                                         labels)
+            print(f"teacher logits: {count} texts scored by {checkpoint} -> {path}")
 
     def teacher(self):
         """Restores the teacher on first use; call it eagerly (outside tf.function
@@ -105,13 +134,28 @@ class Distill(Classification):
 
     def example_stream(self, examples):
         self.teacher()
+        path = self.config.teacher_logits
+        if path and self._precomputed is None and os.path.exists(path):
+            self._precomputed = TeacherLogitsTable(*read_teacher_logits(
+                path, teacher_checkpoint(self.config.teacher), self.config.labels))
         return examples
+
+    def teacher_logits(self, examples):
+        """The teacher's logits for a batch: looked up when every text of the batch
+        was precomputed, else computed by the teacher."""
+        teacher = self.teacher()
+
+        def computed():
+            logits = teacher.model(teacher.task.encode(examples), training=False)
+            return tf.cast(logits, tf.float32)
+        if self._precomputed is None:
+            return computed()
+        index, looked_up = self._precomputed.lookup(row_keys(examples))
+        return tf.cond(tf.reduce_all(index >= 0), lambda: looked_up, computed)
 
     def preprocess(self, examples, seed=None):
         features, labels, weights = super().preprocess(examples, seed)
-        teacher = self.teacher()
-        logits = teacher.model(teacher.task.encode(examples), training=False)
-        return features, {"label": labels, "teacher_logits": tf.cast(logits, tf.float32)}, \
+        return features, {"label": labels, "teacher_logits": self.teacher_logits(examples)}, \
             weights
 
     def loss(self, labels, outputs, weights):

@@ -41,19 +41,29 @@ def test_distillation_loss_matches_a_hand_computation():
     assert abs(float(same["soft"][0])) < 1e-5 and float(same["hard"][0]) == 0.0
 
 
-def test_a_distilled_nano_student_trains_and_exports(tmp_path):
-    rng = random.Random(0)
+def write_cue_data(path, rows=400, seed=0):
+    """Sentences whose label is given away by one cue word."""
+    rng = random.Random(seed)
     cue = {"1": ["sunny", "kind", "sweet"], "0": ["grim", "cold", "sour"]}
     lines = ["sentence\tlabel"]
-    for _ in range(400):
+    for _ in range(rows):
         label = rng.choice("01")
         words = rng.sample(["one", "day", "we", "saw", "an", "old", "house", "by", "sea"], 4)
         lines.append(" ".join(words + [rng.choice(cue[label])]) + f"\t{label}")
-    data = tmp_path / "train.tsv"
-    data.write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def train_teacher(tmp_path, data):
     teacher = str(tmp_path / "teacher")
     train(f"--model_dir={teacher}", "--task=classification", f"--train_data={data}",
           "--train_steps=40", "--noexport", *NANO)
+    return teacher
+
+
+def test_a_distilled_nano_student_trains_and_exports(tmp_path):
+    data = write_cue_data(tmp_path / "train.tsv")
+    teacher = train_teacher(tmp_path, data)
     student = str(tmp_path / "student")
     train(f"--model_dir={student}", "--task=distill", f"--train_data={data}",
           f"--task_config=teacher={teacher},temperature=2.0,alpha=0.5", "--train_steps=40",
@@ -66,3 +76,98 @@ def test_a_distilled_nano_student_trains_and_exports(tmp_path):
     served = tf.saved_model.load(os.path.join(student, "export", "1")) \
         .signatures["serving_default"](text=tf.constant(["we saw a sunny day", "grim sea"]))
     assert served["probabilities"].shape == (2, 2)
+
+
+def test_precomputed_teacher_logits_are_written_once_then_read(tmp_path, capsys):
+    from tasks.distill import load_teacher, teacher_checkpoint
+    from tasks.teacher_logits import read_teacher_logits
+    data = write_cue_data(tmp_path / "train.tsv")
+    dev = write_cue_data(tmp_path / "dev.tsv", rows=40, seed=1)
+    teacher = train_teacher(tmp_path, data)
+    logits_file = str(tmp_path / "logits.tfrecord")
+    student = ["--task=distill", f"--train_data={data}", f"--eval_data={dev}",
+               "--train_steps=20", "--noexport", "--model_overrides=num_layers=1", *NANO]
+    on_the_fly = train(f"--model_dir={tmp_path}/fly",
+                       f"--task_config=teacher={teacher}", *student)
+    capsys.readouterr()
+    first = train(f"--model_dir={tmp_path}/first",
+                  f"--task_config=teacher={teacher},teacher_logits={logits_file}", *student)
+    texts = sorted({line.split("\t")[0] for line in data.read_text().splitlines()[1:]})
+    assert f"teacher logits: {len(texts)} texts scored by" in capsys.readouterr().out
+    second = train(f"--model_dir={tmp_path}/second",
+                   f"--task_config=teacher={teacher},teacher_logits={logits_file}", *student)
+    assert f"teacher logits: {len(texts)} texts read from {logits_file}" in \
+        capsys.readouterr().out
+    # The file holds the teacher's own logits, and training on them is training
+    # on the teacher run on the fly (same batches, same loss terms).
+    keys, logits = read_teacher_logits(logits_file, teacher_checkpoint(teacher), "0|1")
+    assert sorted(keys) == texts and logits.shape == (len(texts), 2)
+    run = load_teacher(teacher)
+    expected = run.model(run.task.encode({"text": tf.constant(keys[:8])}), training=False)
+    np.testing.assert_allclose(logits[:8], expected, rtol=1e-4, atol=1e-5)
+    for logs in (first, second):
+        for name in ("loss", "soft", "hard"):
+            np.testing.assert_allclose(logs["train"][name], on_the_fly["train"][name],
+                                       rtol=1e-4)
+        np.testing.assert_allclose(logs["eval"]["loss"], on_the_fly["eval"]["loss"], rtol=1e-4)
+
+
+def test_the_distill_task_looks_up_known_texts_and_runs_the_teacher_for_others(tmp_path):
+    from tasks.distill import teacher_checkpoint
+    from tasks.teacher_logits import row_key
+    from zoo.assembly import assemble
+    from zoo.run_config import load_run_config
+    data = write_cue_data(tmp_path / "train.tsv")
+    teacher = train_teacher(tmp_path, data)
+    logits_file = str(tmp_path / "fake.tfrecord")
+    with tf.io.TFRecordWriter(logits_file) as writer:  # known texts get fake logits
+        header = {"teacher_checkpoint": [teacher_checkpoint(teacher)], "labels": ["0|1"],
+                  "count": 1}
+        writer.write(example(header))
+        writer.write(example({"key": [row_key({"text": "we saw a sunny sea"})],
+                              "logits": [7.0, -7.0]}))
+    config = load_run_config(teacher)
+    config.task = "distill"
+    config.task_config = dict(config.task_config, teacher=teacher, teacher_logits=logits_file)
+    task = assemble(config, teacher).task
+    task.example_stream(None)
+    known = task.teacher_logits({"text": tf.constant(["we saw a sunny sea"] * 2)})
+    np.testing.assert_allclose(known, [[7.0, -7.0]] * 2)
+    mixed = task.teacher_logits({"text": tf.constant(["we saw a sunny sea", "grim day"])})
+    computed = task.teacher().model(task.encode({"text": tf.constant(
+        ["we saw a sunny sea", "grim day"])}), training=False)
+    np.testing.assert_allclose(mixed, computed, rtol=1e-5)
+
+
+def example(features):
+    def feature(values):
+        if isinstance(values, int):
+            return tf.train.Feature(int64_list=tf.train.Int64List(value=[values]))
+        if isinstance(values[0], str):
+            return tf.train.Feature(bytes_list=tf.train.BytesList(
+                value=[v.encode("utf-8") for v in values]))
+        return tf.train.Feature(float_list=tf.train.FloatList(value=values))
+    return tf.train.Example(features=tf.train.Features(feature={
+        k: feature(v) for k, v in features.items()})).SerializeToString()
+
+
+def test_a_stale_or_incomplete_teacher_logits_file_fails_before_training(tmp_path):
+    import pytest
+    from zoo.data.readers import DataError
+    data = write_cue_data(tmp_path / "train.tsv")
+    teacher = train_teacher(tmp_path, data)
+    logits_file = tmp_path / "logits.tfrecord"
+    with tf.io.TFRecordWriter(str(logits_file)) as writer:
+        writer.write(example({"teacher_checkpoint": ["/elsewhere/ckpt-1"], "labels": ["0|1"],
+                              "count": 0}))
+    student = ["--task=distill", f"--train_data={data}", "--train_steps=5", "--noexport",
+               f"--task_config=teacher={teacher},teacher_logits={logits_file}", *NANO]
+    with pytest.raises(DataError, match="was computed from /elsewhere/ckpt-1 .*delete the file"):
+        train(f"--model_dir={tmp_path}/a", *student)
+    from tasks.distill import teacher_checkpoint
+    with tf.io.TFRecordWriter(str(logits_file)) as writer:
+        writer.write(example({"teacher_checkpoint": [teacher_checkpoint(teacher)],
+                              "labels": ["0|1"], "count": 0}))
+    with pytest.raises(DataError, match=f"{data}:2: this row is not in teacher_logits"):
+        train(f"--model_dir={tmp_path}/b", *student)
+    assert not os.path.exists(f"{tmp_path}/a/checkpoint")

@@ -5,6 +5,8 @@ partial file or directory.
 
 Example:
     >>> atomic_write_text("run/config.json", "{}")
+    >>> with atomic_path("cache.tfrecord") as tmp:
+    ...     write_records(tmp)                   # appears as cache.tfrecord at the end
     >>> with atomic_directory("exports/3") as tmp:
     ...     tf.saved_model.save(module, tmp)      # appears as exports/3 at the end
 """
@@ -15,22 +17,32 @@ import tempfile
 
 
 @contextlib.contextmanager
-def atomic_open(path, newline=None):
-    """A text file (UTF-8) written under a temporary name and renamed when the
-    block ends without error; on error the temporary file is removed."""
+def atomic_path(path):
+    """A temporary file name beside `path` (for writers that take a name, e.g.
+    `tf.io.TFRecordWriter`), renamed to `path` when the block ends without
+    error; on error the temporary file is removed."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.tmp-")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
+
+
+@contextlib.contextmanager
+def atomic_open(path, newline=None):
+    """A text file (UTF-8) written under a temporary name and renamed when the
+    block ends without error; on error the temporary file is removed."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline=newline) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
 
 
 def atomic_write_text(path, text):
