@@ -18,7 +18,7 @@ for seed in $SEEDS; do
   zoo-train "${STUDENT[@]}" --seed="$seed" --task=classification \
     --model_dir="$OUT/nano_labels_s$seed"
   zoo-train "${STUDENT[@]}" --seed="$seed" --task=distill \
-    --task_config=teacher="$OUT/finetuned",temperature=2.0,alpha=0.5 \
+    --task_config=teacher="$OUT/finetuned",temperature=2.0,alpha=0.5,teacher_logits="$OUT/finetuned/logits.tfrecord" \
     --model_dir="$OUT/nano_distilled_s$seed"
 done
 for seed in $SEEDS; do
