@@ -54,7 +54,8 @@ def write_teacher_logits(path, teacher, rows, checkpoint, labels, batch_size=256
     distinct = {}
     for _, _, row in rows:
         distinct.setdefault(row_key(row), row)
-    texts = list(distinct.values())
+    # Similar lengths share a batch, so little padding is computed.
+    texts = sorted(distinct.values(), key=lambda row: len(row_key(row)))
     with atomic_path(path) as tmp, tf.io.TFRecordWriter(tmp) as writer:
         writer.write(_header(checkpoint, labels, len(texts)).SerializeToString())
         for start in range(0, len(texts), batch_size):
