@@ -17,6 +17,9 @@ Example:
     ...                            "runs/t/ckpt-600", "0|1"))
     >>> index, logits = table.lookup(row_keys({"text": tf.constant(["a fine film"])}))
 """
+import functools
+import os
+
 import numpy as np
 import tensorflow as tf
 
@@ -73,7 +76,13 @@ def write_teacher_logits(path, teacher, rows, checkpoint, labels, batch_size=256
 
 def read_teacher_logits(path, checkpoint, labels):
     """(keys, logits [n, classes]) from `path`; fails if it was computed from
-    another teacher checkpoint or label set."""
+    another teacher checkpoint or label set. A run reads the file once (its data
+    check and its input pipeline share the result) unless the file changes."""
+    return _read(path, os.stat(path).st_mtime_ns, checkpoint, labels)
+
+
+@functools.lru_cache(maxsize=2)
+def _read(path, mtime_ns, checkpoint, labels):
     records = iter(tf.data.TFRecordDataset(path))
     header = tf.train.Example.FromString(next(records).numpy()).features.feature
     made_from = header["teacher_checkpoint"].bytes_list.value[0].decode("utf-8")
@@ -87,7 +96,12 @@ def read_teacher_logits(path, checkpoint, labels):
         feature = tf.train.Example.FromString(record.numpy()).features.feature
         keys.append(feature["key"].bytes_list.value[0].decode("utf-8"))
         logits.append(list(feature["logits"].float_list.value))
-    return keys, (np.asarray(logits, np.float32) if keys else np.zeros((0, 0), np.float32))
+    expected = header["count"].int64_list.value[0]
+    if len(keys) != expected:
+        raise DataError(f"teacher_logits '{path}' holds {len(keys)} of the {expected} texts "
+                        "its header announces; delete the file to compute it again")
+    return tuple(keys), (np.asarray(logits, np.float32) if keys else
+                         np.zeros((0, 0), np.float32))
 
 
 def check_rows_covered(path, keys, rows):

@@ -4,6 +4,7 @@ import os
 import random
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tasks.distill import distillation_loss_sums
@@ -112,6 +113,18 @@ def test_precomputed_teacher_logits_are_written_once_then_read(tmp_path, capsys)
         np.testing.assert_allclose(logs["eval"]["loss"], on_the_fly["eval"]["loss"], rtol=1e-4)
 
 
+def example(features):
+    def feature(values):
+        if isinstance(values, int):
+            return tf.train.Feature(int64_list=tf.train.Int64List(value=[values]))
+        if isinstance(values[0], str):
+            return tf.train.Feature(bytes_list=tf.train.BytesList(
+                value=[v.encode("utf-8") for v in values]))
+        return tf.train.Feature(float_list=tf.train.FloatList(value=values))
+    return tf.train.Example(features=tf.train.Features(feature={
+        k: feature(v) for k, v in features.items()})).SerializeToString()
+
+
 def test_the_distill_task_looks_up_known_texts_and_runs_the_teacher_for_others(tmp_path):
     from tasks.distill import teacher_checkpoint
     from tasks.teacher_logits import row_key
@@ -139,20 +152,7 @@ def test_the_distill_task_looks_up_known_texts_and_runs_the_teacher_for_others(t
     np.testing.assert_allclose(mixed, computed, rtol=1e-5)
 
 
-def example(features):
-    def feature(values):
-        if isinstance(values, int):
-            return tf.train.Feature(int64_list=tf.train.Int64List(value=[values]))
-        if isinstance(values[0], str):
-            return tf.train.Feature(bytes_list=tf.train.BytesList(
-                value=[v.encode("utf-8") for v in values]))
-        return tf.train.Feature(float_list=tf.train.FloatList(value=values))
-    return tf.train.Example(features=tf.train.Features(feature={
-        k: feature(v) for k, v in features.items()})).SerializeToString()
-
-
 def test_a_stale_or_incomplete_teacher_logits_file_fails_before_training(tmp_path):
-    import pytest
     from zoo.data.readers import DataError
     data = write_cue_data(tmp_path / "train.tsv")
     teacher = train_teacher(tmp_path, data)
@@ -170,4 +170,9 @@ def test_a_stale_or_incomplete_teacher_logits_file_fails_before_training(tmp_pat
                               "labels": ["0|1"], "count": 0}))
     with pytest.raises(DataError, match=f"{data}:2: this row is not in teacher_logits"):
         train(f"--model_dir={tmp_path}/b", *student)
+    with tf.io.TFRecordWriter(str(logits_file)) as writer:  # cut short
+        writer.write(example({"teacher_checkpoint": [teacher_checkpoint(teacher)],
+                              "labels": ["0|1"], "count": 5}))
+    with pytest.raises(DataError, match="holds 0 of the 5 texts its header announces"):
+        train(f"--model_dir={tmp_path}/c", *student)
     assert not os.path.exists(f"{tmp_path}/a/checkpoint")
