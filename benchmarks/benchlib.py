@@ -60,7 +60,7 @@ def build_ours(config, workdir, strategy, steps):
     import tensorflow as tf
 
     from zoo.assembly import assemble
-    from zoo.optimization import create_optimizer
+    from zoo.train.optimizer import create_optimizer
     with strategy.scope():
         run = assemble(config, workdir)
         optimizer = create_optimizer(LEARNING_RATE, 10 * steps, steps)
@@ -76,7 +76,7 @@ def time_ours(strategy, run, optimizer, step, dataset, warmup_steps, steps, jit_
     nonpad_tokens_per_sec, ...)."""
     import tensorflow as tf
 
-    from zoo.trainer import TaskRunner, metric_names
+    from zoo.train.steps import TaskRunner, metric_names
     names = metric_names(run.task, run.model, next(iter(dataset)))
     runner = TaskRunner(strategy, run.task, run.model, optimizer, step, dataset, None, names,
                         jit_compile=jit_compile)

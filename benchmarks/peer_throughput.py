@@ -146,7 +146,7 @@ def _model_config(prep):
 
 
 def _ours(prep):
-    from zoo.distribute import create_strategy, split_cpu
+    from zoo.train.distribute import create_strategy, split_cpu
     split_cpu(FLAGS.cpu_replicas)
     import dataclasses
 
@@ -215,7 +215,7 @@ def _keras_hub(prep):
     import keras
     import tensorflow as tf
 
-    from zoo.optimization import WarmupDecay
+    from zoo.train.optimizer import WarmupDecay
     baseline = _rss_mb()
     keras.utils.set_random_seed(0)
     model_config = _model_config(prep)

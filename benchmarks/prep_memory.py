@@ -2,7 +2,7 @@
 
 Writes a plain-text corpus of random-word documents (20-120 words; by
 default 5% exact and 5% one-word-edited copies of recent documents) to a
-temporary directory, cleans it with zoo.prep.prepare, and prints rows/s,
+temporary directory, cleans it with zoo.prep.clean.prepare, and prints rows/s,
 MB/s (per wall and per CPU second, which a busy machine does not skew),
 the peak RSS before and after (resource.getrusage; the baseline holds
 the imports, TensorFlow included through zoo.data.readers) and the bytes the
@@ -66,7 +66,7 @@ def main(argv):
     del argv
     if FLAGS.size_mb < 1:
         raise app.UsageError("--size_mb must be at least 1")
-    from zoo.prep import PrepConfig, format_report, prepare
+    from zoo.prep.clean import PrepConfig, format_report, prepare
     workdir = tempfile.mkdtemp(prefix="prep_memory-")
     try:
         corpus = os.path.join(workdir, "corpus.txt")

@@ -45,7 +45,7 @@ def main(argv):
         raise app.UsageError("--cpu_replicas needs --strategy=mirrored")
     if FLAGS.global_batch_size % FLAGS.cpu_replicas:
         raise app.UsageError("--global_batch_size must be divisible by --cpu_replicas")
-    from zoo.distribute import create_strategy, split_cpu
+    from zoo.train.distribute import create_strategy, split_cpu
     split_cpu(FLAGS.cpu_replicas)
     import dataclasses
 

@@ -76,7 +76,7 @@ def check_task_plugin(task_name, train_data, workdir, task_config="", bad_data=N
     """
     from plugins import MODELS, TASKS, load_plugins
     from zoo.data.readers import DataError
-    from zoo.training import default_options, train_from_flags
+    from zoo.train.job import default_options, train_from_flags
     load_plugins(train_options.pop("plugins", ()))
     task_class = TASKS.get(task_name)
     models = models or [name for name, spec in MODELS.items()

@@ -18,9 +18,9 @@ import tensorflow as tf
 from plugins import TASKS
 from plugins.task import DECODER, ENCODER, ENCODER_DECODER
 from tasks.pooled_head import PooledHeadConfig, PooledHeadTask, check_texts_not_empty
-from zoo.corpus_metrics import macro_f1, matthews_corrcoef
+from zoo.evaluate.corpus_metrics import macro_f1, matthews_corrcoef
 from zoo.data.readers import DataError
-from zoo.losses import accuracy_sum, sparse_cross_entropy_sum
+from zoo.train.losses import accuracy_sum, sparse_cross_entropy_sum
 
 
 @dataclasses.dataclass(frozen=True)

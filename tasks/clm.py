@@ -20,7 +20,7 @@ from plugins import TASKS
 from plugins.task import DECODER
 from tasks.generative import DecodingTask, perplexity, row_nll, token_loss, token_metrics
 from zoo.data.packing import pack_documents
-from zoo.generation import DecodingConfig, new_tokens
+from zoo.serve.generation import DecodingConfig, new_tokens
 from zoo.models.gpt import causal_lm
 
 

@@ -29,7 +29,7 @@ from tasks.classification import Classification, ClassificationConfig
 from tasks.teacher_logits import (TeacherLogitsTable, check_rows_covered, read_teacher_logits,
                                    row_keys, write_teacher_logits)
 from zoo.data.readers import DataError
-from zoo.losses import sparse_cross_entropy_sum
+from zoo.train.losses import sparse_cross_entropy_sum
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,8 +10,8 @@ import math
 import tensorflow as tf
 
 from plugins import TaskPlugin
-from zoo.generation import make_sampler
-from zoo.losses import accuracy_sum, sparse_cross_entropy_sum
+from zoo.serve.generation import make_sampler
+from zoo.train.losses import accuracy_sum, sparse_cross_entropy_sum
 
 
 class DecodingTask(TaskPlugin):

@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from plugins import TASKS, TaskPlugin
 from plugins.task import ENCODER
-from zoo.losses import accuracy_sum, sparse_cross_entropy_sum
+from zoo.train.losses import accuracy_sum, sparse_cross_entropy_sum
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,7 +19,7 @@ from tasks.mlm import (MlmConfig, encoder_inputs, fill_mask_signature, mask_toke
                        masked_lm_logits, prediction_slots)
 from tasks.nsp import IS_NEXT, sentence_pairs
 from tasks.pooled_head import pooled_vector
-from zoo.losses import accuracy_sum, sparse_cross_entropy_sum
+from zoo.train.losses import accuracy_sum, sparse_cross_entropy_sum
 
 
 @dataclasses.dataclass(frozen=True)

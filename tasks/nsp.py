@@ -17,7 +17,7 @@ import tensorflow as tf
 from plugins import TASKS
 from plugins.task import ENCODER
 from tasks.pooled_head import PooledHeadTask
-from zoo.losses import accuracy_sum, sparse_cross_entropy_sum
+from zoo.train.losses import accuracy_sum, sparse_cross_entropy_sum
 
 IS_NEXT, NOT_NEXT = 0, 1
 

@@ -15,7 +15,7 @@ import tensorflow as tf
 from plugins import TASKS
 from plugins.task import DECODER, ENCODER, ENCODER_DECODER
 from tasks.pooled_head import PooledHeadConfig, PooledHeadTask, check_texts_not_empty
-from zoo.corpus_metrics import pearson, spearman
+from zoo.evaluate.corpus_metrics import pearson, spearman
 from zoo.data.readers import DataError
 
 

@@ -19,7 +19,7 @@ import tensorflow as tf
 from plugins import TASKS
 from tasks.seq2seq import Seq2SeqTask
 from zoo.data.packing import pack_documents
-from zoo.generation import DecodingConfig
+from zoo.serve.generation import DecodingConfig
 
 
 @dataclasses.dataclass(frozen=True)

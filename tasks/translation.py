@@ -20,8 +20,8 @@ import tensorflow as tf
 
 from plugins import TASKS
 from tasks.seq2seq import Seq2SeqTask
-from zoo.corpus_metrics import corpus_bleu
-from zoo.generation import DecodingConfig
+from zoo.evaluate.corpus_metrics import corpus_bleu
+from zoo.serve.generation import DecodingConfig
 
 
 @dataclasses.dataclass(frozen=True)

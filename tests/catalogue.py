@@ -20,7 +20,7 @@ import sys
 import pytest
 
 from plugins import MODELS
-from zoo.training import default_options, train_from_flags
+from zoo.train.job import default_options, train_from_flags
 
 WORDS = "the cat sat on a mat and dog ran to park".split()
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS

@@ -8,7 +8,7 @@ Example:
 from absl import flags
 
 from zoo.cli import train as train_cli  # noqa: F401  (defines the zoo-train flags)
-from zoo.training import train_from_flags
+from zoo.train.job import train_from_flags
 
 
 def train(*args):

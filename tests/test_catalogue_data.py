@@ -143,8 +143,8 @@ def test_catalogue(name, case_env):
 
 
 def test_over_long_examples_are_counted_and_reported(tmp_path, monkeypatch, capsys):
-    import zoo.loop
-    monkeypatch.setattr(zoo.loop, "run_training", lambda *_: {})
+    import zoo.train.loop
+    monkeypatch.setattr(zoo.train.loop, "run_training", lambda *_: {})
     long_text = " ".join(WORDS * 2)  # 22 words: more than 16 - 2 tokens
     path = labelled(tmp_path, rows=(f"{long_text}\tpos", "the cat\tneg", f"{long_text}\tneg"))
     train(tmp_path, task="classification", train_data=path, vocab=vocab(tmp_path))()

@@ -11,7 +11,7 @@ from absl import flags
 from plugins import MODELS, TASKS, ModelSpec, OverrideError, PluginImportError, RegistryError
 from plugins.discovery import load_plugins
 from zoo.cli.common import UsageError
-from zoo.initialization import RestoreError
+from zoo.train.initialization import RestoreError
 from zoo.models.presets import BertConfig
 from catalogue import VOCAB, case, cases_of, check_case, corpus, train, vocab, write
 
@@ -20,11 +20,11 @@ from catalogue import VOCAB, case, cases_of, check_case, corpus, train, vocab, w
 
 @case
 def global_batch_size_not_divisible_by_replicas(d, monkeypatch):
-    import zoo.training
+    import zoo.train.job
 
     class TwoReplicas:  # a real split needs a fresh process (tests/test_distribution.py)
         num_replicas_in_sync = 2
-    monkeypatch.setattr(zoo.training, "create_strategy", lambda *_: TwoReplicas())
+    monkeypatch.setattr(zoo.train.job, "create_strategy", lambda *_: TwoReplicas())
     return (train(d, global_batch_size=3, strategy="mirrored"), UsageError,
             "--global_batch_size=3 is not divisible by the 2 replicas of --strategy=mirrored")
 
@@ -118,8 +118,8 @@ def init_checkpoint_that_is_no_run(d, _):
 
 def prepared_model_dir(d, monkeypatch, **flags_):
     """Runs zoo-train up to the training loop (config and vocab written, no checkpoint)."""
-    import zoo.loop
-    monkeypatch.setattr(zoo.loop, "run_training", lambda *_: {})
+    import zoo.train.loop
+    monkeypatch.setattr(zoo.train.loop, "run_training", lambda *_: {})
     train(d, train_data=corpus(d), vocab=vocab(d), **flags_)()
     return str(d / "run")
 
@@ -145,7 +145,7 @@ def vocab_differs_from_the_model_dirs(d, monkeypatch):
 
 @case
 def export_of_a_model_dir_without_checkpoint(d, monkeypatch):
-    from zoo.export import export_model
+    from zoo.serve.export import export_model
     model_dir = prepared_model_dir(d, monkeypatch)
     return (lambda: export_model(model_dir, str(d / "serving")), FileNotFoundError,
             f"'{model_dir}' has no checkpoint to export; train first")
@@ -153,7 +153,7 @@ def export_of_a_model_dir_without_checkpoint(d, monkeypatch):
 
 @case
 def export_of_a_directory_that_is_no_model_dir(d, _):
-    from zoo.export import export_model
+    from zoo.serve.export import export_model
     return (lambda: export_model(str(d), str(d / "serving")), FileNotFoundError,
             f"'{d}' has no config.json: it is not a model_dir written by zoo-train")
 

@@ -4,7 +4,7 @@ import pytest
 from scipy import stats
 from sklearn import metrics
 
-from zoo.corpus_metrics import macro_f1, matthews_corrcoef, pearson, rankdata, spearman
+from zoo.evaluate.corpus_metrics import macro_f1, matthews_corrcoef, pearson, rankdata, spearman
 
 rng = np.random.default_rng(0)
 LABELS = rng.integers(0, 3, 200)

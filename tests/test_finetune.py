@@ -114,7 +114,7 @@ def test_restore_report_lists_restored_and_new(pretrained, tmp_path, data, capsy
 
 
 def test_init_from_another_size_fails_before_work(pretrained, tmp_path, data):
-    from zoo.initialization import RestoreError
+    from zoo.train.initialization import RestoreError
     args = [f"--model_dir={tmp_path}/b", "--task=classification", f"--train_data={data['train']}",
             f"--init_checkpoint={pretrained}", *NANO, "--model=bert_tiny"]
     with pytest.raises(RestoreError, match="holds a 'bert_nano' backbone of another shape: "
@@ -142,7 +142,7 @@ def test_freeze_backbone_trains_only_the_head(pretrained, tmp_path, data, capsys
           "--noexport", *NANO)
     assert "(130 trainable)" in capsys.readouterr().out  # 64x2 kernel + 2 bias
     after_backbone, after_head = _backbone_and_head(model_dir)
-    from zoo.initialization import _source_backbone
+    from zoo.train.initialization import _source_backbone
     before = [v.numpy() for v in _source_backbone(pretrained, "encoder").weights]
     for old, new in zip(before, after_backbone):
         np.testing.assert_array_equal(old, new)
@@ -220,8 +220,8 @@ def test_layer_lr_decay_scales_each_layers_first_adam_step(classifier):
     step sizes show the factors: head 1, top layer d, ..., layer 0 d**L, embeddings d**(L+1)."""
     from plugins import load_plugins
     from zoo.assembly import assemble
-    from zoo.layer_lr import layer_lr_factors
-    from zoo.optimization import create_optimizer
+    from zoo.train.layer_lr import layer_lr_factors
+    from zoo.train.optimizer import create_optimizer
     from zoo.run_config import load_run_config
     load_plugins()
     run = assemble(load_run_config(classifier[0]), classifier[0])

@@ -12,7 +12,7 @@ from absl import flags
 from zoo.cli import common
 from zoo.cli import predict as predict_cli  # noqa: F401  (defines zoo-predict flags)
 from zoo.cli import train as train_cli  # noqa: F401  (defines the zoo-train flags)
-from zoo.corpus_metrics import corpus_bleu
+from zoo.evaluate.corpus_metrics import corpus_bleu
 from flagrun import train
 
 FLAGS = flags.FLAGS

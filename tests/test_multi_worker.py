@@ -20,7 +20,7 @@ from test_distribution import checkpoint_arrays, losses
 from zoo.cli.common import FLAGS, UsageError
 from zoo.data.builtin import write_corpus
 from zoo.cli import train as train_cli
-from zoo.training import default_options, train_from_flags
+from zoo.train.job import default_options, train_from_flags
 
 STEPS = 10
 NANO = ["--model=bert_nano", "--seq_len=32", "--global_batch_size=8", "--vocab_size=300",

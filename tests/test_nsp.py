@@ -9,7 +9,7 @@ from absl import flags
 from tasks.nsp import IS_NEXT, NOT_NEXT, sentence_pairs, split_sentences
 from zoo.cli import train as train_cli  # noqa: F401  (defines the zoo-train flags)
 from zoo.data.builtin import write_corpus
-from zoo.training import train_from_flags
+from zoo.train.job import train_from_flags
 
 FLAGS = flags.FLAGS
 

@@ -15,7 +15,7 @@ from absl import flags
 from zoo.cli import train as train_cli  # noqa: F401  (defines the zoo-train flags)
 from zoo.cli.common import UsageError
 from zoo.data.builtin import write_corpus
-from zoo.training import default_options, train_from_flags
+from zoo.train.job import default_options, train_from_flags
 from flagrun import train
 
 FLAGS = flags.FLAGS
@@ -106,8 +106,8 @@ def test_mixed_precision_trains_resumes_and_exports(tmp_path, corpus, precision,
     harder case) also resumes and exports."""
     if precision == "mixed_float16":
         # Start the loss scale too high, so the scaler must skip and halve a few times.
-        import zoo.loop
-        monkeypatch.setattr(zoo.loop, "with_loss_scaling", lambda optimizer, _: (
+        import zoo.train.loop
+        monkeypatch.setattr(zoo.train.loop, "with_loss_scaling", lambda optimizer, _: (
             keras.optimizers.LossScaleOptimizer(optimizer, initial_scale=2.0 ** 24)))
     model_dir = str(tmp_path / "run")
     common = [f"--model_dir={model_dir}", f"--train_data={corpus}",

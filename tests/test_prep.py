@@ -12,8 +12,8 @@ from absl import flags
 from zoo.cli import prep as prep_cli
 from zoo.cli.common import UsageError
 from zoo.data.readers import DataError, check_readable, iter_rows
-from zoo.dedup import HashIndex, NearDuplicates
-from zoo.prep import PrepConfig, clean_text, prepare
+from zoo.prep.dedup import HashIndex, NearDuplicates
+from zoo.prep.clean import PrepConfig, clean_text, prepare
 
 SST2 = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "sst2", "train.tsv")
 

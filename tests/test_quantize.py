@@ -8,8 +8,8 @@ import pytest
 import tensorflow as tf
 
 from zoo.cli import train as train_cli
-from zoo.quantize import QuantizeError, directory_bytes, int8_variables, quantize_model
-from zoo.training import train_from_flags
+from zoo.serve.quantize import QuantizeError, directory_bytes, int8_variables, quantize_model
+from zoo.train.job import train_from_flags
 
 FLAGS = train_cli.flags.FLAGS  # with the zoo-train flags defined
 # bert_nano, widened so that its weights (not the graph) dominate the export size.
@@ -33,7 +33,7 @@ def sentences(count, seed):
 
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory):
-    from zoo.export import export_model
+    from zoo.serve.export import export_model
     root = tmp_path_factory.mktemp("quant")
     train_path, dev_path = root / "train.tsv", root / "dev.tsv"
     for path, count, seed in ((train_path, 480, 0), (dev_path, 48, 1)):
@@ -104,7 +104,7 @@ def test_quantize_model_makes_every_dense_kernel_int8_and_refuses_twice(exports)
 def test_failed_quantization_is_reported_and_exports_nothing(exports, tmp_path, monkeypatch):
     import keras
 
-    from zoo.export import export_model
+    from zoo.serve.export import export_model
 
     def broken(self, mode, **kwargs):
         raise RuntimeError("no kernel")

@@ -106,7 +106,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_zero(tmp_path, corpus):
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, corpus):
     model_dir = str(tmp_path / "nan")
     train(f"--model_dir={model_dir}", f"--train_data={corpus}", "--train_steps=5", *NANO)
-    from zoo.loop import NonFiniteLossError
+    from zoo.train.loop import NonFiniteLossError
     with pytest.raises(NonFiniteLossError, match=r"^the loss is nan in steps 6-10; training "
                                                  r"stopped\. The last good checkpoint is kept: "
                                                  rf"{model_dir}/ckpt-5$"):
@@ -141,7 +141,7 @@ def checkpoint_values(model_dir):
 
 
 def test_overflowing_targets_stop_training_by_default(tmp_path, overflowing_targets):
-    from zoo.loop import NonFiniteLossError
+    from zoo.train.loop import NonFiniteLossError
     with pytest.raises(NonFiniteLossError) as error:
         train(f"--model_dir={tmp_path}/run", f"--train_data={overflowing_targets}", *REGRESSION)
     assert str(error.value) == ("the loss is nan in steps 1-5; training stopped. No checkpoint "
@@ -170,7 +170,7 @@ def test_nan_policy_skip_applies_no_update_for_bad_steps(tmp_path, overflowing_t
 
 def test_nan_policy_skip_stops_beyond_the_limit(tmp_path, overflowing_targets):
     model_dir = str(tmp_path / "run")
-    from zoo.loop import NonFiniteLossError
+    from zoo.train.loop import NonFiniteLossError
     with pytest.raises(NonFiniteLossError) as error:
         train(f"--model_dir={model_dir}", f"--train_data={overflowing_targets}",
               "--nan_policy=skip", "--max_skipped_steps=1", *REGRESSION)
@@ -183,7 +183,7 @@ def test_nan_policy_skip_stops_beyond_the_limit(tmp_path, overflowing_targets):
 # -- export killed mid-write ------------------------------------------------------
 
 def test_export_killed_mid_write_leaves_only_complete_versions(tmp_path, straight_run):
-    from zoo.export import export_model, latest_version_dir
+    from zoo.serve.export import export_model, latest_version_dir
     base = str(tmp_path / "serving")
     assert export_model(straight_run, base) == f"{base}/1"
     process = subprocess.Popen(

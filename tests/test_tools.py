@@ -63,7 +63,7 @@ def test_zoo_list_shows_models_tasks_and_sources():
 
 
 def test_report_draws_the_logs(tmp_path):
-    from zoo.report import write_report
+    from zoo.evaluate.report import write_report
     with open(tmp_path / "train_log.jsonl", "w") as handle:
         for step in (10, 20):
             handle.write(json.dumps({"step": step, "loss": 3.0 / step, "learning_rate": 1e-3,

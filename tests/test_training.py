@@ -118,7 +118,7 @@ def test_predict_cli_prints_top_tokens(trained, capsys):
 
 def test_second_export_gets_the_next_version(trained):
     model_dir, _ = trained
-    from zoo.export import export_model
+    from zoo.serve.export import export_model
     path = export_model(model_dir, os.path.join(model_dir, "export"))
     assert path.endswith(os.path.join("export", "2"))
     assert sorted(os.listdir(os.path.join(model_dir, "export"))) == ["1", "2"]

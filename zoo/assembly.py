@@ -34,7 +34,7 @@ def with_decoding(task_config, decoding):
     only generative tasks have them."""
     from plugins import OverrideError, apply_overrides
     from plugins.overrides import parse_override_string
-    from zoo.generation import DecodingConfig
+    from zoo.serve.generation import DecodingConfig
     if not decoding:
         return task_config
     if not isinstance(task_config, DecodingConfig):

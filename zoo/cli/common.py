@@ -42,9 +42,9 @@ def run_app(main):
     """Runs an absl app; known errors become one 'error: ...' line and exit code 2."""
     from plugins import OverrideError, PluginImportError, RegistryError
     from zoo.data.readers import DataError
-    from zoo.freezing import FreezeError
-    from zoo.initialization import RestoreError
-    from zoo.loop import NonFiniteLossError
+    from zoo.train.freezing import FreezeError
+    from zoo.train.initialization import RestoreError
+    from zoo.train.loop import NonFiniteLossError
     expected = (NonFiniteLossError, UsageError, RegistryError, OverrideError, DataError, FileNotFoundError,
                 FileExistsError, PermissionError, PluginImportError, FreezeError, RestoreError)
 

@@ -19,7 +19,7 @@ flags.DEFINE_integer("eval_batch_size", 64, "Batch size of the --eval_data evalu
 def main(argv):
     import os
 
-    from zoo.export import export_model
+    from zoo.serve.export import export_model
     from zoo.run_config import load_run_config
     FLAGS = flags.FLAGS
     if len(argv) > 1:
@@ -34,7 +34,7 @@ def main(argv):
         from zoo.data.readers import aligned_sources, check_readable
         eval_paths = aligned_sources(expand_paths(FLAGS.eval_data), config.data_fields)
         check_readable(eval_paths, config.data_fields, config.text_mode)
-    from zoo.quantize import QuantizeError
+    from zoo.serve.quantize import QuantizeError
     try:
         path = export_model(FLAGS.model_dir, export_dir, FLAGS.checkpoint or None,
                             FLAGS.decoding, FLAGS.quantize, eval_paths, FLAGS.eval_batch_size)
@@ -49,8 +49,8 @@ def print_report(path):
     eval metrics before and after quantization, from the export's zoo.json."""
     import json
 
-    from zoo.export import METADATA_FILE
-    from zoo.quantize import directory_bytes
+    from zoo.serve.export import METADATA_FILE
+    from zoo.serve.quantize import directory_bytes
     with open(f"{path}/assets.extra/{METADATA_FILE}", encoding="utf-8") as handle:
         metadata = json.load(handle)
     mode = metadata.get("quantize") or "float"

@@ -11,7 +11,7 @@ from zoo.cli import common
 
 def main(argv):
     from plugins import MODELS, TASKS
-    from zoo.distribute import STRATEGIES
+    from zoo.train.distribute import STRATEGIES
     common.load_plugins_reporting()
     print("models:")
     for name, spec in MODELS.items():

@@ -45,7 +45,7 @@ def _signature_from_model_dir(model_dir, name, decoding):
 def _signature_from_export(export_dir, name):
     import tensorflow as tf
 
-    from zoo.export import METADATA_FILE, latest_version_dir
+    from zoo.serve.export import METADATA_FILE, latest_version_dir
     path = latest_version_dir(export_dir)
     loaded = tf.saved_model.load(path)
     if name not in loaded.signatures:
@@ -60,7 +60,7 @@ def _signature_from_export(export_dir, name):
 def main(argv):
     import tensorflow as tf
 
-    from zoo.predictions import describe, to_python
+    from zoo.serve.predictions import describe, to_python
     FLAGS = flags.FLAGS
     texts = argv[1:]
     if texts == ["-"]:

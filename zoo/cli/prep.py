@@ -34,7 +34,7 @@ flags.DEFINE_integer("max_words", 0, "Drop rows with more words; 0: no limit.")
 
 
 def config_from_flags(FLAGS):
-    from zoo.prep import PrepConfig
+    from zoo.prep.clean import PrepConfig
     if not 0 <= FLAGS.validation_fraction < 1:
         raise common.UsageError(f"--validation_fraction={FLAGS.validation_fraction} is not in [0, 1)")
     if not 0 <= FLAGS.near_dup_threshold <= 1:
@@ -54,7 +54,7 @@ def config_from_flags(FLAGS):
 def main(argv):
     from zoo.data.files import expand_paths
     from zoo.data.readers import file_format
-    from zoo.prep import format_report, prepare
+    from zoo.prep.clean import format_report, prepare
     FLAGS = flags.FLAGS
     if len(argv) > 1:
         raise common.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")

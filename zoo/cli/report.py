@@ -8,7 +8,7 @@ from zoo.cli import common
 def main(argv):
     from absl import flags
 
-    from zoo.report import write_report
+    from zoo.evaluate.report import write_report
     print(f"report: {write_report(flags.FLAGS.model_dir)}")
 
 

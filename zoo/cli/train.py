@@ -60,8 +60,8 @@ flags.DEFINE_string("tpu", "", "--strategy=tpu: a Cloud TPU name, grpc://host:po
                     "on a TPU VM; empty: from the environment (TPU_NAME).")
 flags.DEFINE_integer("cpu_replicas", 1, "Split the CPU into N logical devices (testing mirrored).")
 flags.DEFINE_boolean("export", True, "Export a SavedModel when training ends.")
-# -- speed: precision, XLA, batching, gradient accumulation (zoo.precision, zoo.data.bucketing,
-#    zoo.accumulation) --
+# -- speed: precision, XLA, batching, gradient accumulation (zoo.train.precision, zoo.data.bucketing,
+#    zoo.train.accumulation) --
 flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"],
                   "Compute dtype of training; variables, checkpoints and exports stay float32. "
                   "mixed_float16 scales the loss dynamically.")
@@ -75,7 +75,7 @@ flags.DEFINE_integer("grad_accum_steps", 1, "Micro-batches per optimizer step; e
 
 
 def main(argv):
-    from zoo.training import train_from_flags
+    from zoo.train.job import train_from_flags
     if len(argv) > 1:
         raise common.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     train_from_flags(flags.FLAGS)

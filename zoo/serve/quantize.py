@@ -6,7 +6,7 @@ and a float scale per output channel; activations stay float. The model must
 be built and restored first (quantizing changes the variables a checkpoint
 would restore). A model is never left half quantized: if Keras fails, or a
 quantizable layer is still float afterwards, `QuantizeError` is raised and
-the caller (`zoo.export.export_model`) writes nothing.
+the caller (`zoo.serve.export.export_model`) writes nothing.
 
 Example:
     >>> run = assemble(config, model_dir)            # built, then restored

@@ -2,7 +2,7 @@
 
 `--precision=mixed_bfloat16` or `mixed_float16` computes in 16 bits while the
 variables (and so checkpoints and exports) stay float32; tasks cast logits to
-float32 before softmax and loss (zoo.losses). The policy applies to the model
+float32 before softmax and loss (zoo.train.losses). The policy applies to the model
 built for training only (`dtype_policy`), so exports and evaluation build a
 float32 model from the same float32 checkpoint. float16 also wraps the
 optimizer in Keras's `LossScaleOptimizer`: the loss is multiplied by a dynamic

@@ -58,7 +58,7 @@ class PreReducedAdamW(keras.optimizers.AdamW):
     def scale_learning_rates(self, factors):
         """Multiplies the learning rate of each variable in `factors` ((variable,
         factor) pairs) in every update; weight decay keeps the base rate. Call
-        before training (see zoo.layer_lr)."""
+        before training (see zoo.train.layer_lr)."""
         self._lr_factors = {self._var_key(v): float(f) for v, f in factors}
 
     def update_step(self, gradient, variable, learning_rate):

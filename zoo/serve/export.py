@@ -103,12 +103,12 @@ def export_model(model_dir, export_dir, checkpoint=None, decoding="", quantize="
     """Restores the latest (or given) checkpoint of model_dir and exports it;
     `decoding` replaces decoding options of generative tasks (`sampler=beam`).
 
-    `quantize="int8"` quantizes the weights (zoo.quantize) before saving; the
+    `quantize="int8"` quantizes the weights (zoo.serve.quantize) before saving; the
     float export is then also saved to a temporary directory to record its
     size (`float_bytes` in zoo.json). With `eval_data`, the task's metrics on
     those files before and after quantization go into zoo.json (`eval`)."""
-    from zoo.evaluation import evaluate_run
-    from zoo.quantize import check_mode, directory_bytes, quantize_model
+    from zoo.evaluate.evaluation import evaluate_run
+    from zoo.serve.quantize import check_mode, directory_bytes, quantize_model
     check_mode(quantize)
     config = load_run_config(model_dir)
     checkpoint = checkpoint or tf.train.latest_checkpoint(model_dir)

@@ -19,14 +19,14 @@ from absl import logging
 import tensorflow as tf
 
 from zoo.assembly import assemble
-from zoo.distribute import any_worker
-from zoo.freezing import count_parameters, freeze
-from zoo.layer_lr import layer_lr_factors
-from zoo.initialization import initialize_backbone
+from zoo.train.distribute import any_worker
+from zoo.train.freezing import count_parameters, freeze
+from zoo.train.layer_lr import layer_lr_factors
+from zoo.train.initialization import initialize_backbone
 from zoo.data.pipeline import evaluation_dataset, training_dataset
-from zoo.optimization import create_optimizer
-from zoo.precision import dtype_policy, with_loss_scaling
-from zoo.trainer import TaskRunner, jit_compile_off_reason, metric_names
+from zoo.train.optimizer import create_optimizer
+from zoo.train.precision import dtype_policy, with_loss_scaling
+from zoo.train.steps import TaskRunner, jit_compile_off_reason, metric_names
 
 # orbit prints every log line to stdout as well; keep them in the absl log only,
 # since this module prints its own one-line progress.
@@ -94,7 +94,7 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps,
 
     SIGTERM (to any worker) saves a checkpoint at the end of the current host loop
     and returns {'preempted': step}; a NaN/Inf loss raises NonFiniteLossError without saving.
-    With opts.nan_policy == 'skip' such steps apply no update (see zoo.trainer)
+    With opts.nan_policy == 'skip' such steps apply no update (see zoo.train.steps)
     and are counted, in the checkpoint too; more than opts.max_skipped_steps of
     them in the whole run raise NonFiniteLossError.
     """

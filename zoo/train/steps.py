@@ -3,8 +3,8 @@
 The per-replica step computes the task's loss sums, divides each by its weight
 summed over all replicas, all-reduces gradients and applies AdamW, which clips
 them by global norm (after loss-scale unscaling under float16, see
-zoo.precision). Results therefore do not depend on how the global batch is
-split across replicas, nor (`accum_steps`, zoo.accumulation) into
+zoo.train.precision). Results therefore do not depend on how the global batch is
+split across replicas, nor (`accum_steps`, zoo.train.accumulation) into
 micro-batches: then, and under `jit_compile`, the step takes the gradients of
 the loss sums (one backward pass per loss term) and divides them by the
 weights of the whole step afterwards.
@@ -30,9 +30,9 @@ import keras
 import orbit
 import tensorflow as tf
 
-from zoo.accumulation import accumulate
-from zoo.metrics import MetricSums
-from zoo.precision import loss_scale
+from zoo.train.accumulation import accumulate
+from zoo.evaluate.metrics import MetricSums
+from zoo.train.precision import loss_scale
 
 SUM = tf.distribute.ReduceOp.SUM
 #: What a step with a NaN/Inf loss does: stop training, or skip the update.
@@ -103,7 +103,7 @@ def jit_compile_off_reason(strategy):
 class TaskRunner(orbit.StandardTrainer, orbit.StandardEvaluator):
     """orbit trainer and evaluator for one task plugin and one Keras model.
 
-    `accum_steps` micro-batches per optimizer step (zoo.accumulation);
+    `accum_steps` micro-batches per optimizer step (zoo.train.accumulation);
     `jit_compile` compiles each micro-batch's forward and backward with XLA.
     """
 

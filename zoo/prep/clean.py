@@ -28,7 +28,7 @@ import unicodedata
 import numpy as np
 
 from zoo.data import readers
-from zoo.dedup import HashIndex, NearDuplicates, text_hash
+from zoo.prep.dedup import HashIndex, NearDuplicates, text_hash
 from zoo.fileio import atomic_open, atomic_write_text
 
 #: Rules that drop a row, in the order they are applied.

@@ -18,7 +18,7 @@ import tensorflow as tf
 from zoo.assembly import assemble
 from zoo.data.pipeline import evaluation_dataset
 from zoo.run_config import load_run_config
-from zoo.trainer import TaskRunner, metric_names
+from zoo.train.steps import TaskRunner, metric_names
 
 
 def evaluate_model_dir(model_dir, eval_paths, strategy, global_batch_size, steps=-1,

@@ -18,7 +18,7 @@ from zoo.data import builtin
 from zoo.data.bucketing import BATCHINGS, check_bucketing
 from zoo.data.files import expand_paths
 from zoo.data.readers import aligned_sources, check_readable, iter_rows, read_examples
-from zoo.distribute import (create_strategy, is_chief, resolve_cluster, same_on_all_workers,
+from zoo.train.distribute import (create_strategy, is_chief, resolve_cluster, same_on_all_workers,
                             split_cpu, write_dir)
 from zoo.fileio import check_writable_dir
 from zoo.run_config import RunConfig, config_differences, load_run_config, save_run_config
@@ -52,7 +52,7 @@ def _resolve_config(opts):
     _resolve_tokenizer(opts, config)
     resolve_task(config)
     if opts.init_checkpoint and not opts.allow_partial_restore:
-        from zoo.initialization import check_compatible
+        from zoo.train.initialization import check_compatible
         check_compatible(opts.init_checkpoint, spec.family, config.model_config)
     return config
 
@@ -63,7 +63,7 @@ def _resolve_tokenizer(opts, config):
     from zoo.data.encoders import VOCAB_FILES, resolve_kind
     kind = opts.tokenizer
     if opts.init_checkpoint:
-        from zoo.initialization import source_kind
+        from zoo.train.initialization import source_kind
         source, directory = source_kind(opts.init_checkpoint)
         inherited = load_run_config(directory).tokenizer if source == "run" else "wordpiece"
         if kind not in ("auto", inherited):
@@ -146,7 +146,7 @@ def _prepare_vocab(opts, config, train_paths, directory):
         return load(path).vocabulary_size
     given = opts.vocab
     if not given and opts.init_checkpoint:
-        from zoo.initialization import source_vocab
+        from zoo.train.initialization import source_vocab
         given = source_vocab(opts.init_checkpoint)
         print(f"vocab: {given} (from --init_checkpoint)")
     if given:
@@ -171,7 +171,7 @@ def _prepare_vocab(opts, config, train_paths, directory):
 def _check_resume(opts, config):
     if not os.path.exists(os.path.join(opts.model_dir, "config.json")):
         return
-    from zoo.precision import uses_loss_scaling
+    from zoo.train.precision import uses_loss_scaling
     saved = load_run_config(opts.model_dir)
     # --precision is a training option, but loss scaling changes the optimizer's
     # checkpoint layout (LossScaleOptimizer wraps AdamW's state).
@@ -199,7 +199,7 @@ def _validate(opts):
         raise UsageError(f"--layer_lr_decay must be in (0, 1], got {opts.layer_lr_decay}")
     if getattr(opts, "grad_accum_steps", 1) < 1:
         raise UsageError(f"--grad_accum_steps must be at least 1, got {opts.grad_accum_steps}")
-    from zoo.precision import check_precision
+    from zoo.train.precision import check_precision
     try:
         check_precision(getattr(opts, "precision", "float32"))
     except ValueError as error:
@@ -213,7 +213,7 @@ def _validate(opts):
         raise UsageError("--tpu needs --strategy=tpu")
     cluster = _cluster(opts)
     if opts.init_checkpoint:
-        from zoo.initialization import source_kind
+        from zoo.train.initialization import source_kind
         source_kind(opts.init_checkpoint)  # fails now if it is not a usable source
     return cluster
 
@@ -260,7 +260,7 @@ def default_options(**overrides):
 
 def evaluate_from_flags(opts):
     """--mode=eval: evaluates the latest checkpoint of --model_dir on --eval_data."""
-    from zoo.evaluation import evaluate_model_dir
+    from zoo.evaluate.evaluation import evaluate_model_dir
     if not opts.eval_data:
         raise UsageError("--mode=eval needs --eval_data")
     if opts.strategy == "multi_worker":
@@ -368,15 +368,15 @@ def _train(opts, config, strategy, directory):
         raise UsageError("the workers disagree on the run: start every worker with the same "
                          "flags and data (a vocab each worker trains must come out the same)")
     save_run_config(config, directory)
-    from zoo.loop import run_training
+    from zoo.train.loop import run_training
     logs = run_training(opts, config, strategy, train_paths, eval_paths, warmup, directory)
     if "preempted" in logs or not chief:
         return logs
     if logs:
-        from zoo.report import write_report
+        from zoo.evaluate.report import write_report
         print(f"report: {write_report(opts.model_dir)}")
     if opts.export:
-        from zoo.export import export_model, next_version
+        from zoo.serve.export import export_model, next_version
         export_dir = opts.export_dir or os.path.join(opts.model_dir, "export")
         if not logs and next_version(export_dir) > 1:
             print(f"export: unchanged, nothing was trained ({export_dir})")

@@ -1,0 +1,1 @@
+"""Corpus preparation for zoo-prep: cleaning, deduplication and validation splits."""

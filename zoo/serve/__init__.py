@@ -1,0 +1,1 @@
+"""Serving: raw-text SavedModel export, int8 quantization, decoding and predictions."""
