@@ -14,7 +14,8 @@ import importlib
 import importlib.metadata
 import traceback
 
-BUILTIN_MODULES = ("zoo.models.bert", "zoo.models.gpt", "zoo.models.t5", "tasks.mlm",
+BUILTIN_MODULES = ("zoo.models.bert", "zoo.models.gpt", "zoo.models.t5",
+                   "zoo.models.transformer", "tasks.mlm",
                    "tasks.nsp", "tasks.mlm_nsp", "tasks.classification", "tasks.regression",
                    "tasks.clm", "tasks.translation", "tasks.span_corruption",
                    "tasks.distill")

@@ -64,7 +64,7 @@ def backbone_outputs(backbone, inputs):
     """The sequence output (and BERT's pooled output) of any zoo backbone; for
     an encoder-decoder, of its encoder alone."""
     if "encoder_token_ids" in backbone.input:
-        from zoo.models.t5 import encoder_output
+        from zoo.models.encoder_decoder import encoder_output
         return encoder_output(backbone, inputs["token_ids"], inputs["padding_mask"])
     return backbone({name: inputs[name] for name in backbone_input_names(backbone)})
 

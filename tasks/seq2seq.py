@@ -16,7 +16,7 @@ import tensorflow as tf
 from plugins.task import ENCODER_DECODER
 from tasks.generative import DecodingTask, token_loss, token_metrics
 from zoo.serve.generation import new_tokens
-from zoo.models.t5 import seq2seq_lm
+from zoo.models.encoder_decoder import seq2seq_lm
 
 
 def _dense(ragged, pad_id):

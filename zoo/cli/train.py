@@ -34,7 +34,9 @@ flags.DEFINE_integer("seq_len", 128, "Tokens per example, [CLS] and [SEP] includ
 flags.DEFINE_float("learning_rate", 5e-4, "Peak learning rate.")
 flags.DEFINE_integer("warmup_steps", -1, "Linear warmup steps; -1: 10% of --train_steps.")
 flags.DEFINE_enum("decay", "linear", ["linear", "cosine", "constant"], "Decay after warmup.")
-flags.DEFINE_float("weight_decay", 0.01, "AdamW weight decay.")
+flags.DEFINE_enum("optimizer", "adamw", ["adamw", "adafactor"], "adamw, or adafactor (steps "
+                  "relative to each weight's scale: T5's optimizer, try --learning_rate=1e-2).")
+flags.DEFINE_float("weight_decay", 0.01, "Decoupled weight decay.")
 flags.DEFINE_float("clip_norm", 1.0, "Global gradient norm clip; 0 disables.")
 flags.DEFINE_enum("nan_policy", "stop", ["stop", "skip"], "A NaN/Inf loss: stop training, or "
                   "skip that step's update (counted; see --max_skipped_steps).")

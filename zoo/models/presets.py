@@ -80,3 +80,27 @@ T5_SIZES = {
     "t5_small": T5Config(6, 512, 8, 2048, key_value_dim=64),
     "t5_base": T5Config(12, 768, 12, 3072, key_value_dim=64),
 }
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformerConfig:
+    """Configuration of a Transformer encoder-decoder (Vaswani et al. 2017) with
+    learned positions and one vocabulary shared by source, target and output
+    (keras_hub.models.BartBackbone); `num_layers` each in the encoder and the
+    decoder."""
+    num_layers: int
+    hidden_dim: int
+    num_heads: int
+    intermediate_dim: int
+    dropout: float = 0.1
+    max_sequence_length: int = 256
+    vocabulary_size: int = 0  # 0: taken from the tokenizer at build time
+
+
+#: `transformer_base` is the published base size; `transformer_small` the
+#: 3+3-layer, 256-wide size common for Multi30k and IWSLT on one device.
+TRANSFORMER_SIZES = {
+    "transformer_nano": TransformerConfig(2, 64, 2, 128),
+    "transformer_small": TransformerConfig(3, 256, 4, 1024),
+    "transformer_base": TransformerConfig(6, 512, 8, 2048),
+}

@@ -356,6 +356,7 @@ def _train(opts, config, strategy, directory):
         "train_data": train_paths, "eval_data": eval_paths,
         "global_batch_size": opts.global_batch_size, "train_steps": opts.train_steps,
         "learning_rate": opts.learning_rate, "warmup_steps": warmup, "decay": opts.decay,
+        "optimizer": getattr(opts, "optimizer", "adamw"),
         "weight_decay": opts.weight_decay, "clip_norm": opts.clip_norm, "seed": opts.seed,
         "strategy": opts.strategy, "replicas": strategy.num_replicas_in_sync,
         "shuffle_buffer": opts.shuffle_buffer, "init_checkpoint": opts.init_checkpoint,

@@ -113,7 +113,7 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps,
             run = assemble(config, directory)
         optimizer = with_loss_scaling(create_optimizer(
             opts.learning_rate, opts.train_steps, warmup_steps, opts.decay, opts.weight_decay,
-            clip_norm=opts.clip_norm), precision)
+            clip_norm=opts.clip_norm, name=getattr(opts, "optimizer", "adamw")), precision)
         freeze(run.backbone, opts.freeze)
         trainable, total = count_parameters(run.model)
         optimizer.build(run.model.trainable_variables)
