@@ -15,9 +15,10 @@ MODELS = Registry("model", entry_point_group="zoo.models")
 #: Task plugin classes by name (values are `TaskPlugin` subclasses).
 TASKS = Registry("task", entry_point_group="zoo.tasks")
 
-from plugins.discovery import load_plugins, PluginImportError  # noqa: E402
+from plugins.discovery import load_plugins, load_plugins_reporting, PluginImportError  # noqa: E402
 
 __all__ = [
     "MODELS", "TASKS", "Registry", "RegistryError", "TaskPlugin", "ModelSpec",
-    "apply_overrides", "OverrideError", "load_plugins", "PluginImportError",
+    "apply_overrides", "OverrideError", "load_plugins", "load_plugins_reporting",
+    "PluginImportError",
 ]

@@ -14,11 +14,13 @@ import importlib
 import importlib.metadata
 import traceback
 
+#: Imported by name, so that `plugins` (which they import) does not import them;
+#: BUILD's `builtins` target depends on their targets.
 BUILTIN_MODULES = ("zoo.models.bert", "zoo.models.gpt", "zoo.models.t5",
                    "zoo.models.transformer", "tasks.mlm",
                    "tasks.nsp", "tasks.mlm_nsp", "tasks.classification", "tasks.regression",
                    "tasks.clm", "tasks.translation", "tasks.span_corruption",
-                   "tasks.distill")
+                   "tasks.distill", "tasks.electra")
 
 _loaded = []  # (module name, source) in load order
 
@@ -90,3 +92,13 @@ def load_plugins(extra_modules=()):
         if module_name:
             _import(module_name, "--plugins", registries)
     return list(_loaded)
+
+
+def load_plugins_reporting(extra_modules=()):
+    """`load_plugins`, printing each module that is not built in with its source
+    (`plugin: my_pkg.my_task (--plugins)`)."""
+    loaded = load_plugins(extra_modules)
+    for module, source in loaded:
+        if source != "built-in":
+            print(f"plugin: {module} ({source})")
+    return loaded

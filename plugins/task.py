@@ -54,6 +54,31 @@ class TaskPlugin:
     #: rows (clm, span corruption), where nothing is padded.
     supports_bucketing: ClassVar[bool] = True
 
+    #: Data fields a row may leave empty because empty means something (e.g. a
+    #: tag list: no tags). An empty (or all-whitespace) value of any other field
+    #: fails before training, naming file and line.
+    may_be_empty: ClassVar[tuple] = ()
+    #: The smallest --seq_len the task works with: its special tokens plus one
+    #: token of text (e.g. [CLS] x [SEP] = 3). A smaller one fails before any work.
+    min_seq_len: ClassVar[int] = 2
+
+    @classmethod
+    def empty_allowed(cls, config):
+        """The fields that may be empty under `config` (default `may_be_empty`)."""
+        return cls.may_be_empty
+
+    @classmethod
+    def min_seq_len_for(cls, config):
+        """The smallest --seq_len under `config` (default `min_seq_len`; e.g. more
+        for text pairs)."""
+        return cls.min_seq_len
+
+    @classmethod
+    def can_bucket(cls, config):
+        """Whether `--batching=bucket` may be used under `config` (default:
+        `supports_bucketing`); e.g. MLM packs rows unless packing=false."""
+        return cls.supports_bucketing
+
     def __init__(self, config, encoder):
         self.config = config
         self.encoder = encoder
@@ -75,9 +100,16 @@ class TaskPlugin:
         """Raises DataError naming path:line for a row the task cannot use."""
 
     @classmethod
+    def data_warnings(cls, config, train_rows, eval_rows):
+        """After every row passed `check_row`: warnings about the data as a whole
+        (e.g. classes only the eval data has), printed before training. The rows
+        are iterators of (path, line, {field: str}). Default: none."""
+        return []
+
+    @classmethod
     def checks_rows(cls):
-        return cls.prepare.__func__ is not TaskPlugin.prepare.__func__ or \
-            cls.check_row.__func__ is not TaskPlugin.check_row.__func__
+        return any(getattr(cls, name).__func__ is not getattr(TaskPlugin, name).__func__
+                   for name in ("prepare", "check_row", "data_warnings"))
 
     # -- input --------------------------------------------------------
     def example_stream(self, examples):

@@ -15,7 +15,7 @@ import dataclasses
 
 import tensorflow as tf
 
-from plugins import TASKS
+from plugins import TASKS, OverrideError
 from plugins.task import DECODER, ENCODER, ENCODER_DECODER
 from tasks.pooled_head import PooledHeadConfig, PooledHeadTask, check_texts_not_empty
 from zoo.evaluate.corpus_metrics import macro_f1, matthews_corrcoef
@@ -27,6 +27,13 @@ from zoo.train.losses import accuracy_sum, sparse_cross_entropy_sum
 class ClassificationConfig(PooledHeadConfig):
     labels: str = ""  # label names in id order, separated by '|'; empty: from the data
     pair: bool = False  # read a second text field `text_b`
+
+    def __post_init__(self):
+        super().__post_init__()
+        names = self.label_names
+        if names and (len(names) < 2 or "" in names or len(set(names)) < len(names)):
+            raise OverrideError(f"labels must name 2 or more distinct, non-empty classes "
+                                f"separated by '|', got '{self.labels}'")
 
     @property
     def label_names(self):
@@ -54,15 +61,19 @@ class Classification(PooledHeadTask):
         """Learns the label set from training rows when `labels` is unset."""
         if config.label_names:
             return config
-        seen = {}
+        seen, files = {}, []
         for path, line, row in rows:
             seen.setdefault(row["label"].strip(), (path, line))
+            files += [path] if path not in files else []
         names = label_set(seen)
         if names is None:
             path, line = next(seen[v] for v in seen if int(v) < 0)  # the first one
             raise DataError(f"{path}:{line}: negative integer labels are not allowed")
-        if len(names) < 2:
-            raise DataError("the training data has fewer than 2 distinct labels")
+        if len(seen) < 2:
+            raise DataError(f"{', '.join(files)}: the training data has a single class "
+                            f"('{next(iter(seen))}'); a classifier needs at least 2 "
+                            "(name the label set with --task_config=labels=a|b|... to train "
+                            "on it anyway)")
         return dataclasses.replace(config, labels="|".join(names))
 
     @classmethod
@@ -73,6 +84,20 @@ class Classification(PooledHeadTask):
             shown = ", ".join(config.label_names[:20])
             raise DataError(f"{path}:{line}: label '{label}' is not one of the "
                             f"{len(config.label_names)} classes ({shown})")
+
+    @classmethod
+    def data_warnings(cls, config, train_rows, eval_rows):
+        """Names the classes the eval data has and the training data lacks."""
+        names = config.label_names
+        trained = {row["label"].strip() for _, _, row in train_rows}
+        unseen = sorted({row["label"].strip() for _, _, row in eval_rows} - trained,
+                        key=lambda name: (names.index(name) if name in names else len(names),
+                                          name))
+        if not unseen:
+            return []
+        return [f"{len(unseen)} class(es) of the eval data are not in the training data "
+                f"(the model never learns them): {', '.join(unseen[:20])}"
+                f"{', ...' if len(unseen) > 20 else ''}"]
 
     def head_units(self):
         return len(self.config.label_names)

@@ -18,8 +18,10 @@ import tensorflow as tf
 
 from plugins import TASKS
 from plugins.task import DECODER
-from tasks.generative import DecodingTask, perplexity, row_nll, token_loss, token_metrics
+from tasks.generative import DecodingTask, token_loss, token_metrics
+from zoo.evaluate.corpus_metrics import bits_per_byte, perplexity
 from zoo.data.packing import pack_documents
+from zoo.train.losses import row_nll
 from zoo.serve.generation import DecodingConfig, new_tokens
 from zoo.models.gpt import causal_lm
 
@@ -38,6 +40,7 @@ class CausalLM(DecodingTask):
     config_class = ClmConfig
     signature_names = ("serving_default", "generate")
     supports_bucketing = False  # packed rows have no padding
+    min_seq_len = 3  # generation: [EOS] a prompt token, one new token
 
     def example_stream(self, examples):
         return pack_documents(examples, self.encoder, self.encoder.seq_len + 1)
@@ -57,10 +60,10 @@ class CausalLM(DecodingTask):
         return token_metrics(labels, outputs, weights)
 
     def eval_outputs(self, features, labels, outputs, weights):
-        return row_nll(labels, outputs, weights)
+        return row_nll(labels, outputs, weights, self.encoder.token_byte_lengths())
 
     def corpus_metrics(self, gathered):
-        return {"perplexity": perplexity(gathered)}
+        return {"perplexity": perplexity(gathered), "bits_per_byte": bits_per_byte(gathered)}
 
     # -- generation ------------------------------------------------------
     def prompt_ids(self, prompts, max_new):

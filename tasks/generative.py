@@ -1,12 +1,10 @@
 """Helpers shared by the generative tasks (causal LM, span corruption,
 translation): the sampler a model decodes with, token-level loss and
-accuracy, and per-row sums for perplexity.
+accuracy.
 
 Example:
     >>> loss_sum, weight_sum = token_loss(labels, logits, weights)
 """
-import math
-
 import tensorflow as tf
 
 from plugins import TaskPlugin
@@ -34,18 +32,3 @@ def token_loss(labels, logits, weights, label_smoothing=0.0):
 
 def token_metrics(labels, logits, weights):
     return {"token_accuracy": accuracy_sum(labels, logits, weights)}
-
-
-def row_nll(labels, logits, weights):
-    """Per-row negative log-likelihood sums and token counts (gathered on the
-    host for corpus perplexity)."""
-    weights = tf.cast(weights, tf.float32)
-    nll = tf.nn.sparse_softmax_cross_entropy_with_logits(
-        tf.cast(labels, tf.int32), tf.cast(logits, tf.float32))
-    return {"nll": tf.reduce_sum(nll * weights, axis=1), "tokens": tf.reduce_sum(weights, axis=1)}
-
-
-def perplexity(gathered):
-    """exp(total NLL / total tokens) over the eval set."""
-    tokens = float(gathered["tokens"].sum())
-    return math.exp(min(float(gathered["nll"].sum()) / max(tokens, 1.0), 700.0))

@@ -1,5 +1,12 @@
 """Masked language modelling (BERT pretraining objective).
 
+Documents are packed, BERT's way: each is tokenized and followed by [SEP],
+and the stream of all documents is cut into contiguous windows of
+`seq_len - 2` tokens, each wrapped in [CLS] ... [SEP]. Every token of the
+corpus is trained on once per epoch, none is truncated away and no row is
+padded (`--task_config=packing=false` takes one line per example, truncated
+at `--seq_len`, as sentence-level data such as SST-2 phrases wants).
+
 Dynamic masking on every batch: `mask_rate` of the non-special tokens of each
 sequence are chosen (at least one), of which 80% become [MASK], 10% a random
 token and 10% stay. Masking uses stateless random ops seeded per batch, so a
@@ -18,7 +25,9 @@ import tensorflow as tf
 
 from plugins import TASKS, TaskPlugin
 from plugins.task import ENCODER
-from zoo.train.losses import accuracy_sum, sparse_cross_entropy_sum
+from zoo.data.packing import pack_documents
+from zoo.evaluate.corpus_metrics import bits_per_byte, perplexity
+from zoo.train.losses import accuracy_sum, row_nll, sparse_cross_entropy_sum
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +37,7 @@ class MlmConfig:
     random_token_rate: float = 0.1
     max_predictions: int = 0  # 0: ceil(seq_len * mask_rate)
     top_k: int = 5  # predictions per [MASK] in the serving signature
+    packing: bool = True  # contiguous full windows over the documents; False: a row per line
 
 
 def choose_mask_positions(token_ids, special_ids, mask_rate, max_predictions, seed):
@@ -87,6 +97,21 @@ def mask_tokens(token_ids, encoder, config, max_predictions, seed):
     return masked_ids, positions, labels, weights
 
 
+def packed_windows(examples, encoder):
+    """Raw documents -> full rows `[CLS] w_1 .. w_(seq_len-2) [SEP]` of contiguous
+    ids, documents separated by [SEP]: a dataset of int32 [seq_len] rows."""
+    windows = pack_documents(examples, encoder, encoder.seq_len - 2)
+    first = tf.constant([encoder.cls_id], tf.int32)
+    last = tf.constant([encoder.sep_id], tf.int32)
+    return windows.map(lambda ids: tf.concat([first, ids, last], axis=0))
+
+
+def window_features(rows):
+    """(token_ids, segment_ids, padding_mask) of packed rows: one segment, no padding."""
+    rows = tf.cast(rows, tf.int32)
+    return rows, tf.zeros_like(rows), tf.ones_like(rows)
+
+
 def encoder_inputs():
     """keras.Input for token_ids, segment_ids, padding_mask (int32, any width)."""
     return {name: keras.Input((None,), dtype="int32", name=name)
@@ -135,12 +160,27 @@ class MaskedLM(TaskPlugin):
     data_fields = ("text",)
     config_class = MlmConfig
 
+    min_seq_len = 3  # [CLS] one token [SEP]
+
+    @classmethod
+    def can_bucket(cls, config):
+        return not config.packing  # packed rows are full: nothing to bucket
+
     @property
     def max_predictions(self):
         return prediction_slots(self.config, self.encoder.seq_len)
 
+    def example_stream(self, examples):
+        return packed_windows(examples, self.encoder) if self.config.packing else examples
+
+    def encode(self, examples):
+        """(token_ids, segment_ids, padding_mask) of a batch of the example stream."""
+        if self.config.packing:
+            return window_features(examples)
+        return self.encoder.encode(examples["text"])
+
     def preprocess(self, examples, seed=None):
-        token_ids, segment_ids, padding_mask = self.encoder.encode(examples["text"])
+        token_ids, segment_ids, padding_mask = self.encode(examples)
         if seed is None:
             seed = tf.constant([0, 0], tf.int64)
         masked_ids, positions, labels, weights = mask_tokens(
@@ -161,6 +201,13 @@ class MaskedLM(TaskPlugin):
 
     def metrics(self, labels, outputs, weights):
         return {"masked_accuracy": accuracy_sum(labels, outputs, weights)}
+
+    def eval_outputs(self, features, labels, outputs, weights):
+        return row_nll(labels, outputs, weights, self.encoder.token_byte_lengths())
+
+    def corpus_metrics(self, gathered):
+        """Perplexity and bits per byte of the masked tokens."""
+        return {"perplexity": perplexity(gathered), "bits_per_byte": bits_per_byte(gathered)}
 
     def serving_signatures(self, model):
         return {"serving_default": fill_mask_signature(

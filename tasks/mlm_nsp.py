@@ -2,8 +2,9 @@
 
 Sentence pairs are built as for `nsp`, masked as for `mlm`, and the loss is
 the sum of the mean masked-token cross-entropy and the mean NSP
-cross-entropy. The export answers fill-mask queries (`serving_default`) and
-next-sentence queries (`next_sentence`, two text inputs).
+cross-entropy. The NSP head has `nsp`'s dropout on the pooled vector. The
+export answers fill-mask queries (`serving_default`) and next-sentence queries
+(`next_sentence`, two text inputs, the same signature as `nsp`'s).
 
 Example:
     zoo-train --model=bert_mini --task=mlm_nsp --text_mode=paragraph --train_data=docs.txt
@@ -17,7 +18,7 @@ from plugins import TASKS, TaskPlugin
 from plugins.task import ENCODER
 from tasks.mlm import (MlmConfig, encoder_inputs, fill_mask_signature, mask_tokens,
                        masked_lm_logits, prediction_slots)
-from tasks.nsp import IS_NEXT, sentence_pairs
+from tasks.nsp import next_sentence_signature, sentence_pairs
 from tasks.pooled_head import pooled_vector
 from zoo.train.losses import accuracy_sum, sparse_cross_entropy_sum
 
@@ -25,6 +26,7 @@ from zoo.train.losses import accuracy_sum, sparse_cross_entropy_sum
 @dataclasses.dataclass(frozen=True)
 class MlmNspConfig(MlmConfig):
     next_rate: float = 0.5
+    dropout: float = 0.1  # on the pooled vector, before the NSP head (as nsp)
 
 
 @TASKS.register("mlm_nsp")
@@ -35,6 +37,7 @@ class MlmNsp(TaskPlugin):
     data_fields = ("text",)
     config_class = MlmNspConfig
     signature_names = ("serving_default", "next_sentence")
+    min_seq_len = 5  # [CLS] a [SEP] b [SEP]
 
     def preprocess(self, examples, seed=None):
         seed = tf.constant([0, 0], tf.int64) if seed is None else seed
@@ -56,8 +59,9 @@ class MlmNsp(TaskPlugin):
         inputs["mask_positions"] = keras.Input((None,), dtype="int32", name="mask_positions")
         outputs = backbone({k: inputs[k] for k in ("token_ids", "segment_ids", "padding_mask")})
         mlm = masked_lm_logits(backbone, outputs["sequence_output"], inputs["mask_positions"])
-        nsp = keras.layers.Dense(2, name="nsp_head")(
+        pooled = keras.layers.Dropout(self.config.dropout, name="nsp_dropout")(
             pooled_vector(outputs, inputs["padding_mask"]))
+        nsp = keras.layers.Dense(2, name="nsp_head")(pooled)
         return keras.Model(inputs, {"mlm": mlm, "nsp": nsp}, name="mlm_nsp")
 
     def loss(self, labels, outputs, weights):
@@ -69,22 +73,15 @@ class MlmNsp(TaskPlugin):
                 "nsp_accuracy": accuracy_sum(labels["nsp"], outputs["nsp"], weights["nsp"])}
 
     def serving_signatures(self, model):
-        encoder = self.encoder
-
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text"),
-                                      tf.TensorSpec([None], tf.string, name="text_b")])
-        def next_sentence(text, text_b):
-            token_ids, segment_ids, padding_mask = encoder.encode(text, text_b)
-            features = {"token_ids": token_ids, "segment_ids": segment_ids,
-                        "padding_mask": padding_mask,
-                        "mask_positions": tf.zeros([tf.shape(text)[0], 1], tf.int32)}
-            probability = tf.nn.softmax(tf.cast(
-                model(features, training=False)["nsp"], tf.float32))[:, IS_NEXT]
-            return {"is_next": probability > 0.5, "is_next_probability": probability}
+        def nsp_logits(features):
+            positions = tf.zeros([tf.shape(features["token_ids"])[0], 1], tf.int32)
+            return model({**features, "mask_positions": positions}, training=False)["nsp"]
 
         fill_mask = fill_mask_signature(
-            lambda features: model(features, training=False)["mlm"], encoder, self.config.top_k)
-        return {"serving_default": fill_mask, "next_sentence": next_sentence}
+            lambda features: model(features, training=False)["mlm"], self.encoder,
+            self.config.top_k)
+        return {"serving_default": fill_mask,
+                "next_sentence": next_sentence_signature(self.encoder, nsp_logits)}
 
     def warmup_inputs(self):
         return {"text": ["the [MASK] is here ."], "text_b": ["and it stays ."]}

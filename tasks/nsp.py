@@ -57,6 +57,25 @@ def sentence_pairs(documents, seed, next_rate=0.5):
     return first, second, labels
 
 
+def next_sentence_outputs(logits):
+    """`is_next` and `is_next_probability` of [batch, 2] IsNext/NotNext logits."""
+    probability = tf.nn.softmax(tf.cast(logits, tf.float32))[:, IS_NEXT]
+    return {"is_next": probability > 0.5, "is_next_probability": probability}
+
+
+def next_sentence_signature(encoder, nsp_logits):
+    """The next-sentence serving signature of `nsp` and `mlm_nsp`: raw pairs (`text`,
+    `text_b`) are packed as `[CLS] a [SEP] b [SEP]`; `nsp_logits(features)` maps
+    {token_ids, segment_ids, padding_mask} to the [batch, 2] logits."""
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text"),
+                                  tf.TensorSpec([None], tf.string, name="text_b")])
+    def next_sentence(text, text_b):
+        token_ids, segment_ids, padding_mask = encoder.encode(text, text_b)
+        return next_sentence_outputs(nsp_logits(
+            {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask}))
+    return next_sentence
+
+
 @dataclasses.dataclass(frozen=True)
 class NspConfig:
     next_rate: float = 0.5
@@ -92,11 +111,9 @@ class NextSentence(PooledHeadTask):
         return {"nsp_accuracy": accuracy_sum(labels, outputs, weights)}
 
     def serving_signatures(self, model):
-        def outputs(logits):
-            probabilities = tf.nn.softmax(logits)
-            return {"is_next": probabilities[:, IS_NEXT] > 0.5,
-                    "is_next_probability": probabilities[:, IS_NEXT]}
-        return {"serving_default": self.serving_function(model, outputs)}
+        def logits(features):
+            return model({name: features[name] for name in self.input_names}, training=False)
+        return {"serving_default": next_sentence_signature(self.encoder, logits)}
 
     def warmup_inputs(self):
         return {"text": ["the cat sat down ."], "text_b": ["then it slept ."]}

@@ -71,6 +71,11 @@ def backbone_outputs(backbone, inputs):
 
 class PooledHeadTask(TaskPlugin):
     """Subclasses give `head_units()`, `targets(examples)`, loss, metrics, serving outputs."""
+    min_seq_len = 3  # [CLS] a [SEP]
+
+    @classmethod
+    def min_seq_len_for(cls, config):
+        return 5 if getattr(config, "pair", False) else cls.min_seq_len  # [CLS] a [SEP] b [SEP]
 
     @classmethod
     def fields_for(cls, config):

@@ -96,6 +96,7 @@ class SpanCorruption(Seq2SeqTask):
     data_fields = ("text",)
     config_class = SpanCorruptionConfig
     supports_bucketing = False  # packed rows have no padding
+    min_seq_len = 3  # input: a kept token, a sentinel, [EOS]
     serving_input = "text"
     serving_output = "output"
     signature_names = ("serving_default", "fill_spans")

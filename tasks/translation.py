@@ -38,6 +38,7 @@ class Translation(Seq2SeqTask):
     text_fields = ("source", "target")
     config_class = TranslationConfig
     signature_names = ("serving_default", "translate")
+    min_seq_len = 2  # source: a token and [EOS]; target: [BOS] or [EOS] and a token
 
     @property
     def label_smoothing(self):

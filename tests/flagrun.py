@@ -7,7 +7,7 @@ Example:
 """
 from absl import flags
 
-from zoo.cli import train as train_cli  # noqa: F401  (defines the zoo-train flags)
+from zoo.cli import train as train_cli  # defines the zoo-train flags
 from zoo.train.job import train_from_flags
 
 
@@ -15,4 +15,4 @@ def train(*args):
     """Parses `args` as zoo-train's flags and trains; returns the final logs."""
     flags.FLAGS.unparse_flags()
     flags.FLAGS(["zoo-train", *args])
-    return train_from_flags(flags.FLAGS)
+    return train_from_flags(train_cli.train_options())

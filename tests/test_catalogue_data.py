@@ -1,6 +1,9 @@
 """Bad-input catalogue, part 1: malformed data files and labels (see catalogue.py)."""
+import os
+
 import pytest
 
+from plugins import OverrideError
 from zoo.cli.common import UsageError
 from zoo.data.readers import DataError, check_readable, iter_rows, read_examples
 from catalogue import WORDS, case, cases_of, check_case, corpus, labelled, train, vocab, write
@@ -137,6 +140,219 @@ def vocab_missing_special_tokens(d, _):
             "the special tokens [SEP], [MASK]; they must each be on a line of their own")
 
 
+# -- empty fields -------------------------------------------------------------------
+
+@case
+def empty_label(d, _):
+    path = labelled(d, rows=("the cat\tpos", "bad\t", "a dog\tneg"))
+    return (train(d, task="classification", train_data=path), DataError,
+            f"{path}:3: field 'label' is empty")
+
+
+@case
+def empty_label_with_the_label_set_given(d, _):
+    path = labelled(d, rows=("the cat\tpos", "a dog\tneg", "bad\t "))
+    return (train(d, task="classification", train_data=path, task_config="labels=neg|pos"),
+            DataError, f"{path}:4: field 'label' is empty")
+
+
+@case
+def empty_regression_target(d, _):
+    path = labelled(d, rows=("the cat\t0.5", "a dog\t"))
+    return (train(d, task="regression", train_data=path), DataError,
+            f"{path}:3: field 'label' is empty")
+
+
+@case
+def empty_translation_target(d, _):
+    path = write(d / "pairs.tsv", "source\ttarget\nthe cat\tdie katze\na dog\t\n")
+    return (train(d, model="t5_nano", task="translation", train_data=path), DataError,
+            f"{path}:3: field 'target' is empty (a zero-length example)")
+
+
+@case
+def empty_translation_source_in_jsonl(d, _):
+    path = write(d / "pairs.jsonl", '{"source": "the cat", "target": "die katze"}\n'
+                                    '{"source": " ", "target": "ein hund"}\n')
+    return (train(d, model="t5_nano", task="translation", train_data=path), DataError,
+            f"{path}:2: field 'source' is empty (a zero-length example)")
+
+
+@case
+def empty_line_in_one_aligned_file(d, _):
+    source = write(d / "train.en", "the cat\na dog\n")
+    target = write(d / "train.de", "die katze\n\n")
+    return (train(d, model="t5_nano", task="translation", train_data=f"{source},{target}"),
+            DataError, f"{target}:2: empty line where {source} has text")
+
+
+@case
+def empty_text_in_jsonl_for_pretraining(d, _):
+    path = write(d / "docs.jsonl", '{"text": "the cat sat"}\n{"text": ""}\n')
+    return (train(d, train_data=path), DataError,
+            f"{path}:2: field 'text' is empty (a zero-length example)")
+
+
+# -- JSON value types -----------------------------------------------------------------
+
+@case
+def jsonl_text_that_is_an_object(d, _):
+    path = write(d / "rows.jsonl", '{"text": "the cat", "label": 0}\n'
+                                   '{"text": {"a": 1}, "label": 1}\n')
+    return (train(d, task="classification", train_data=path), DataError,
+            f"{path}:2: field 'text' must be a string, got a JSON object")
+
+
+@case
+def jsonl_text_that_is_a_number(d, _):
+    path = write(d / "rows.jsonl", '{"text": 12, "label": 0}\n{"text": "a dog", "label": 1}\n')
+    return (train(d, task="classification", train_data=path), DataError,
+            f"{path}:1: field 'text' must be a string, got a JSON number")
+
+
+@case
+def jsonl_text_that_is_an_array(d, _):
+    path = write(d / "rows.jsonl", '{"text": "the cat"}\n{"text": ["a", "dog"]}\n')
+    return (train(d, train_data=path), DataError,
+            f"{path}:2: field 'text' must be a string, got a JSON array")
+
+
+@case
+def jsonl_second_text_that_is_null(d, _):
+    path = write(d / "pairs.jsonl", '{"text": "the cat", "text_b": null, "label": 0.5}\n')
+    return (train(d, task="regression", task_config="pair=true", train_data=path), DataError,
+            f"{path}:1: field 'text_b' must be a string, got a JSON null")
+
+
+@case
+def jsonl_label_that_is_an_object(d, _):
+    path = write(d / "rows.jsonl", '{"text": "the cat", "label": 0}\n'
+                                   '{"text": "a dog", "label": {"id": 1}}\n')
+    return (train(d, task="classification", train_data=path), DataError,
+            f"{path}:2: field 'label' must be a string or a number, got a JSON object")
+
+
+@case
+def jsonl_label_that_is_a_boolean(d, _):
+    path = write(d / "rows.jsonl", '{"text": "the cat", "label": true}\n')
+    return (train(d, task="classification", train_data=path), DataError,
+            f"{path}:1: field 'label' must be a string or a number, got a JSON boolean")
+
+
+@case
+def jsonl_translation_target_that_is_a_number(d, _):
+    path = write(d / "pairs.jsonl", '{"source": "one", "target": 1}\n')
+    return (train(d, model="t5_nano", task="translation", train_data=path), DataError,
+            f"{path}:1: field 'target' must be a string, got a JSON number")
+
+
+@case
+def jsonl_nested_too_deeply(d, _):
+    path = write(d / "deep.jsonl", '{"text": "the cat"}\n' + "[" * 100000 + "\n")
+    return (lambda: list(iter_rows(path, ("text",))), DataError,
+            f"{path}:2: not valid JSON (nested too deeply)")
+
+
+# -- label sets -----------------------------------------------------------------------
+
+@case
+def single_class_in_the_training_data(d, _):
+    path = labelled(d, rows=("the cat\tpos", "a dog\tpos"))
+    return (train(d, task="classification", train_data=path), DataError,
+            f"{path}: the training data has a single class ('pos'); a classifier needs at "
+            "least 2 (name the label set with --task_config=labels=a|b|... to train on it "
+            "anyway)")
+
+
+@case
+def single_integer_class_over_two_files(d, _):
+    first = labelled(d, "a.tsv", rows=("the cat\t1",))
+    second = labelled(d, "b.tsv", rows=("a dog\t1",))
+    return (train(d, task="classification", train_data=f"{first},{second}"), DataError,
+            f"{first}, {second}: the training data has a single class ('1'); a classifier "
+            "needs at least 2 (name the label set with --task_config=labels=a|b|... to train "
+            "on it anyway)")
+
+
+@case
+def label_set_flag_with_one_class(d, _):
+    return (train(d, task="classification", train_data=labelled(d), task_config="labels=pos"),
+            OverrideError, "labels must name 2 or more distinct, non-empty classes separated "
+            "by '|', got 'pos'")
+
+
+@case
+def label_set_flag_with_an_empty_class(d, _):
+    return (train(d, task="classification", train_data=labelled(d),
+                  task_config="labels=neg||pos"), OverrideError,
+            "labels must name 2 or more distinct, non-empty classes separated by '|', got "
+            "'neg||pos'")
+
+
+# -- data paths and TFRecords ---------------------------------------------------------
+
+@case
+def directory_as_train_data(d, _):
+    directory = d / "adir"
+    write(directory / "part-0.tsv", "text\tlabel\n")
+    return (train(d, task="classification", train_data=str(directory)), FileNotFoundError,
+            f"'{directory}' is a directory: give files or a glob such as '{directory}/*.tsv'")
+
+
+@case
+def glob_that_matches_only_directories(d, _):
+    (d / "shard_1").mkdir()
+    return (train(d, train_data=f"{d}/shard_*"), FileNotFoundError,
+            f"no data file matches '{d}/shard_*' (it matches only directories, such as "
+            f"'{d}/shard_1')")
+
+
+def tfrecord(d, name, rows):
+    """A TFRecord file of tf.Examples, each {feature: bytes or [ints]}."""
+    import tensorflow as tf
+    path = str(d / name)
+    with tf.io.TFRecordWriter(path) as writer:
+        for row in rows:
+            feature = {k: tf.train.Feature(bytes_list=tf.train.BytesList(value=[v]))
+                       if isinstance(v, bytes) else
+                       tf.train.Feature(int64_list=tf.train.Int64List(value=v))
+                       for k, v in row.items()}
+            writer.write(tf.train.Example(features=tf.train.Features(feature=feature))
+                         .SerializeToString())
+    return path
+
+
+@case
+def tfrecord_without_a_field(d, _):
+    path = tfrecord(d, "rows.tfrecord", [{"text": b"the cat", "label": b"pos"},
+                                         {"text": b"a dog"}])
+    return (train(d, task="classification", train_data=path), DataError,
+            f"{path}:2: no feature 'label' (features: text)")
+
+
+@case
+def tfrecord_label_of_integers(d, _):
+    path = tfrecord(d, "rows.tfrecord", [{"text": b"the cat", "label": [0]}])
+    return (train(d, task="classification", train_data=path), DataError,
+            f"{path}:1: feature 'label' must hold one bytes value, got 1 in int64_list")
+
+
+@case
+def tfrecord_that_is_no_tfrecord(d, _):
+    path = write(d / "rows.tfrecord", "text\tlabel\nthe cat\tpos\n")
+    return (train(d, train_data=path), DataError,
+            f"{path}:1: not a readable TFRecord (corrupted record at byte offset 0)")
+
+
+@case
+def tfrecord_cut_short(d, _):
+    path = tfrecord(d, "rows.tfrecord", [{"text": b"the cat"}, {"text": b"a dog"}])
+    with open(path, "rb+") as handle:
+        handle.truncate(os.path.getsize(path) - 3)
+    return (train(d, train_data=path), DataError,
+            f"{path}:2: not a readable TFRecord (truncated record at byte offset 39)")
+
+
 @pytest.mark.parametrize("name", cases_of(__name__))
 def test_catalogue(name, case_env):
     check_case(name, case_env)
@@ -150,3 +366,48 @@ def test_over_long_examples_are_counted_and_reported(tmp_path, monkeypatch, caps
     train(tmp_path, task="classification", train_data=path, vocab=vocab(tmp_path))()
     assert ("data check: 2 example(s) have more words than fit in --seq_len=16; they will be "
             "truncated (words are counted, so more may be)") in capsys.readouterr().out.splitlines()
+
+
+def test_eval_classes_missing_from_training_are_listed(tmp_path, monkeypatch, capsys):
+    import zoo.train.loop
+    monkeypatch.setattr(zoo.train.loop, "run_training", lambda *_: {})
+    train_path = labelled(tmp_path, rows=("the cat\tpos", "a dog\tpos"))
+    eval_path = labelled(tmp_path, "dev.tsv", ("the cat\tpos", "a mat\tneutral", "a dog\tneg"))
+    train(tmp_path, task="classification", train_data=train_path, eval_data=eval_path,
+          task_config="labels=neg|neutral|pos", vocab=vocab(tmp_path))()
+    assert ("data check: 2 class(es) of the eval data are not in the training data (the "
+            "model never learns them): neg, neutral") in capsys.readouterr().out.splitlines()
+
+
+def test_a_field_the_task_declares_may_be_empty_passes(tmp_path, monkeypatch):
+    import dataclasses
+
+    from plugins import TASKS
+    from tasks.classification import Classification
+    import zoo.train.loop
+    monkeypatch.setattr(zoo.train.loop, "run_training", lambda *_: {})
+
+    class Tagging(Classification):  # as the multilabel example: an empty label is "none"
+        name = "tagging_test"
+        may_be_empty = ("label",)
+
+        @classmethod
+        def prepare(cls, config, rows):
+            return dataclasses.replace(config, labels="|".join(sorted(
+                {row["label"].strip() or "none" for _, _, row in rows})))
+
+        @classmethod
+        def check_row(cls, config, path, line, row):
+            pass
+    TASKS.register("tagging_test", Tagging, source="test")
+    try:
+        path = labelled(tmp_path, rows=("the cat\tpos", "a dog\t"))
+        train(tmp_path, task="tagging_test", train_data=path, vocab=vocab(tmp_path))()
+        with pytest.raises(DataError) as error:  # text stays required
+            train(tmp_path, task="tagging_test", model_dir=str(tmp_path / "run2"),
+                  train_data=labelled(tmp_path, "b.tsv", rows=("the cat\tpos", " \t")),
+                  vocab=vocab(tmp_path))()
+        assert str(error.value) == (f"{tmp_path}/b.tsv:3: field 'text' is empty (a zero-length "
+                                    "example)")
+    finally:
+        TASKS.unregister("tagging_test")

@@ -41,6 +41,41 @@ def non_positive_step_count(d, _):
 
 
 @case
+def seq_len_that_leaves_no_room_for_mlm(d, _):
+    return (train(d, task="mlm", seq_len=1), UsageError,
+            "--seq_len=1 leaves no room for task 'mlm': it needs at least 3 (its special "
+            "tokens plus one token of text)")
+
+
+@case
+def seq_len_that_leaves_no_room_for_a_text_pair(d, _):
+    return (train(d, task="classification", task_config="pair=true", seq_len=4), UsageError,
+            "--seq_len=4 leaves no room for task 'classification': it needs at least 5 (its "
+            "special tokens plus one token of text)")
+
+
+@case
+def seq_len_that_leaves_no_room_for_nsp(d, _):
+    return (train(d, task="mlm_nsp", seq_len=3), UsageError,
+            "--seq_len=3 leaves no room for task 'mlm_nsp': it needs at least 5 (its special "
+            "tokens plus one token of text)")
+
+
+@case
+def seq_len_that_leaves_no_room_for_generation(d, _):
+    return (train(d, model="gpt_nano", task="clm", seq_len=2), UsageError,
+            "--seq_len=2 leaves no room for task 'clm': it needs at least 3 (its special "
+            "tokens plus one token of text)")
+
+
+@case
+def seq_len_that_leaves_no_room_for_translation(d, _):
+    return (train(d, model="t5_nano", task="translation", seq_len=1), UsageError,
+            "--seq_len=1 leaves no room for task 'translation': it needs at least 2 (its "
+            "special tokens plus one token of text)")
+
+
+@case
 def eval_data_without_train_data(d, _):
     return (train(d, eval_data=corpus(d)), UsageError, "--eval_data needs --train_data")
 
@@ -135,6 +170,16 @@ def resume_with_another_configuration(d, monkeypatch):
 
 
 @case
+def resume_with_another_training_stream(d, monkeypatch):
+    model_dir = prepared_model_dir(d, monkeypatch)
+    return (train(d, train_data=corpus(d), global_batch_size=4, seed=1), UsageError,
+            f"'{model_dir}' holds a run whose training stream these options would order "
+            "differently; refusing to resume it (a resumed run skips the batches it already "
+            "trained on). Differences (saved -> requested): --global_batch_size: 2 -> 4; "
+            "--seed: 0 -> 1. Use the saved values or a new --model_dir.")
+
+
+@case
 def vocab_differs_from_the_model_dirs(d, monkeypatch):
     model_dir = prepared_model_dir(d, monkeypatch)
     other = write(d / "other_vocab.txt", "\n".join(VOCAB + ["extra"]) + "\n")
@@ -173,11 +218,24 @@ def export_dir_that_cannot_be_created(d, _):
 
 
 @case
-def model_dir_without_write_permission(d, _):
-    if os.geteuid() == 0:
-        pytest.skip("root may write anywhere")
+def model_dir_that_is_a_regular_file(d, _):
+    blocker = write(d / "a_file", "")  # (fails for root too)
+    return (train(d, train_data=corpus(d), model_dir=blocker), PermissionError,
+            f"cannot create --model_dir '{blocker}': File exists")
+
+
+@case
+def model_dir_without_write_permission(d, monkeypatch):
     locked = d / "locked"
     locked.mkdir(mode=0o500)
+    if os.geteuid() == 0:  # root passes every permission check: answer as for other users
+        access = os.access
+
+        def user_access(path, mode, *args, **kwargs):
+            if os.fspath(path) == str(locked) and mode & os.W_OK:
+                return False
+            return access(path, mode, *args, **kwargs)
+        monkeypatch.setattr(os, "access", user_access)
     return (train(d, train_data=corpus(d), model_dir=str(locked)), PermissionError,
             f"--model_dir '{locked}' is not writable")
 
@@ -213,7 +271,7 @@ def test_catalogue_size():
     import importlib
     importlib.import_module("test_catalogue_data")  # registers the data cases
     from catalogue import CASES
-    assert len(CASES) >= 25
+    assert len(CASES) >= 50
 
 
 if __name__ == "__main__":

@@ -7,9 +7,10 @@ import tensorflow as tf
 from absl import flags
 
 from tasks.nsp import IS_NEXT, NOT_NEXT, sentence_pairs, split_sentences
-from zoo.cli import train as train_cli  # noqa: F401  (defines the zoo-train flags)
+from zoo.cli import train as train_cli  # defines the zoo-train flags
 from zoo.data.builtin import write_corpus
 from zoo.train.job import train_from_flags
+from flagrun import train
 
 FLAGS = flags.FLAGS
 
@@ -52,9 +53,48 @@ def test_joint_mlm_nsp_loss_is_the_sum_of_its_terms(tmp_path):
     FLAGS(["zoo-train", f"--model_dir={model_dir}", "--task=mlm_nsp", f"--train_data={data}",
            "--model=bert_nano", "--seq_len=64", "--global_batch_size=16", "--train_steps=40",
            "--steps_per_loop=20", "--learning_rate=2e-3", "--vocab_size=300", "--noexport"])
-    logs = train_from_flags(FLAGS)
+    logs = train_from_flags(train_cli.train_options())
     log = [json.loads(line) for line in open(os.path.join(model_dir, "train_log.jsonl"))]
     assert log[-1]["mlm"] < log[0]["mlm"]
     for record in log + [logs["train"]]:
         assert record["loss"] == pytest.approx(record["mlm"] + record["nsp"], rel=1e-6)
     assert 0.0 <= record["nsp_accuracy"] <= 1.0 and 0.0 < record["masked_accuracy"] < 1.0
+
+
+def test_mlm_nsp_head_has_nsp_dropout_and_exports_next_sentence(tmp_path):
+    data = write_corpus(str(tmp_path / "docs.txt"), 200, seed=7)
+    model_dir = str(tmp_path / "run")
+    train(f"--model_dir={model_dir}", "--task=mlm_nsp", f"--train_data={data}",
+          "--model=bert_nano", "--seq_len=32", "--global_batch_size=8", "--train_steps=2",
+          "--steps_per_loop=2", "--vocab_size=300", "--task_config=dropout=0.5",
+          "--model_overrides=dropout=0")
+    from plugins import load_plugins
+    from zoo.assembly import assemble
+    from zoo.run_config import load_run_config
+    load_plugins()
+    run = assemble(load_run_config(model_dir), model_dir)
+    tf.train.Checkpoint(model=run.model).restore(tf.train.latest_checkpoint(model_dir)) \
+        .expect_partial()
+    dropout = run.model.get_layer("nsp_dropout")
+    assert type(dropout).__name__ == "Dropout" and dropout.rate == 0.5
+    assert run.model.get_layer("nsp_head").input is dropout.output
+    # With the backbone's dropout off, only the NSP head's dropout makes training
+    # calls differ; inference calls stay equal.
+    features, _, _ = run.task.preprocess({"text": tf.constant(documents(8))},
+                                         seed=tf.constant([1, 2], tf.int64))
+    inference = [run.model(features, training=False) for _ in range(2)]
+    training = [run.model(features, training=True) for _ in range(2)]
+    assert tf.reduce_all(inference[0]["nsp"] == inference[1]["nsp"])
+    assert tf.reduce_all(training[0]["mlm"] == training[1]["mlm"])
+    assert not tf.reduce_all(training[0]["nsp"] == training[1]["nsp"])
+    loaded = tf.saved_model.load(os.path.join(model_dir, "export", "1"))
+    assert set(loaded.signatures) == {"serving_default", "next_sentence", "tokenize"}
+    texts, texts_b = tf.constant(["the cat sat .", "a dog ."]), tf.constant(["it slept .", "ok ."])
+    out = loaded.signatures["next_sentence"](text=texts, text_b=texts_b)
+    token_ids, segment_ids, padding_mask = run.encoder.encode(texts, texts_b)
+    expected = tf.nn.softmax(run.model(
+        {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask,
+         "mask_positions": tf.zeros([2, 1], tf.int32)}, training=False)["nsp"])[:, IS_NEXT]
+    probability = out["is_next_probability"].numpy()
+    assert probability == pytest.approx(expected.numpy(), abs=1e-5)
+    assert (out["is_next"].numpy() == (probability > 0.5)).all()

@@ -81,7 +81,7 @@ def test_step_variants_train_like_the_plain_step(tmp_path, corpus, plain, extra,
 def test_bucketed_batching_trains_and_is_recorded(tmp_path, corpus):
     model_dir = str(tmp_path / "run")
     train(f"--model_dir={model_dir}", f"--train_data={corpus}", "--train_steps=5", *NANO,
-          "--batching=bucket")
+          "--batching=bucket", "--task_config=packing=false")
     assert [r["step"] for r in log(model_dir)] == [5] and np.isfinite(log(model_dir)[0]["loss"])
     with open(os.path.join(model_dir, "config.json")) as handle:
         assert json.load(handle)["training"]["batching"] == "bucket"

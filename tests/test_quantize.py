@@ -43,7 +43,7 @@ def exports(tmp_path_factory):
     FLAGS.unparse_flags()
     FLAGS(["zoo-train", f"--model_dir={model_dir}", "--task=classification",
            f"--train_data={train_path}", "--train_steps=45", *NANO])
-    train_from_flags(FLAGS)
+    train_from_flags(train_cli.train_options())
     float_path = export_model(model_dir, str(root / "float"))
     int8_path = export_model(model_dir, str(root / "int8"), quantize="int8",
                              eval_data=[str(dev_path)])

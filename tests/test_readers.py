@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from zoo.data.files import expand_paths
-from zoo.data.readers import DataError, check_readable, file_format, iter_rows, read_examples
+from zoo.data.readers import (DataError, aligned_sources, check_filled, check_readable,
+                              file_format, iter_rows, read_examples)
 from catalogue import write
 
 
@@ -38,7 +39,6 @@ def test_expand_paths_globs_and_lists(tmp_path):
 @pytest.mark.parametrize("spec,missing", [
     ("{d}/a.txt,{d}/none*.txt", "{d}/none*.txt"),
     ("{d}/nothere.txt", "{d}/nothere.txt"),
-    ("{d}/sub", "{d}/sub"),  # a directory is not a data file
 ])
 def test_expand_paths_names_the_pattern_that_matches_nothing(tmp_path, spec, missing):
     (tmp_path / "a.txt").write_text("x\n")
@@ -46,6 +46,31 @@ def test_expand_paths_names_the_pattern_that_matches_nothing(tmp_path, spec, mis
     with pytest.raises(FileNotFoundError) as error:
         expand_paths(spec.format(d=tmp_path))
     assert message(error) == f"no data file matches '{missing.format(d=tmp_path)}'"
+
+
+@pytest.mark.parametrize("files,suggested", [
+    ((), "*.txt"), (("a.jsonl", "b.jsonl", "c.tsv", "README"), "*.jsonl"),
+    (("x.TSV", "notes.md"), "*.tsv")])
+def test_a_directory_is_no_data_file_and_a_glob_is_suggested(tmp_path, files, suggested):
+    directory = tmp_path / "data"
+    directory.mkdir()
+    for name in files:
+        (directory / name).write_text("x\n")
+    (tmp_path / "other.txt").write_text("x\n")
+    for spec in (str(directory), f"{directory}/"):
+        with pytest.raises(FileNotFoundError) as error:
+            expand_paths(f"{tmp_path}/other.txt,{spec}")
+        assert message(error) == (f"'{spec}' is a directory: give files or a glob such as "
+                                  f"'{os.path.join(spec, suggested)}'")
+
+
+def test_a_glob_of_directories_only(tmp_path):
+    (tmp_path / "part-1").mkdir()
+    (tmp_path / "part-2").mkdir()
+    with pytest.raises(FileNotFoundError) as error:
+        expand_paths(f"{tmp_path}/part-*")
+    assert message(error) == (f"no data file matches '{tmp_path}/part-*' (it matches only "
+                              f"directories, such as '{tmp_path}/part-1')")
 
 
 @pytest.mark.parametrize("spec", ["", " , ", None, []])
@@ -83,10 +108,27 @@ def test_several_files_in_order(tmp_path):
 
 def test_jsonl(tmp_path):
     path = write(tmp_path / "a.jsonl", json.dumps({"text": "hi ü", "label": 1, "x": [1]}) +
-                 "\n\n" + json.dumps({"label": "neg", "text": "yo"}) + "\n")
+                 "\n\n" + json.dumps({"label": "neg", "text": "yo"}) + "\n" +
+                 json.dumps({"label": -0.25, "text": ""}) + "\n")
+    # Labels may be numbers (their JSON text); other columns are not read.
     assert values(read_examples([path], ("text", "label"))) == [
-        {"text": "hi ü", "label": "1"}, {"text": "yo", "label": "neg"}]
-    assert [n for n, _ in iter_rows(path, ("text", "label"))] == [1, 3]
+        {"text": "hi ü", "label": "1"}, {"text": "yo", "label": "neg"},
+        {"text": "", "label": "-0.25"}]
+    assert [n for n, _ in iter_rows(path, ("text", "label"))] == [1, 3, 4]
+    with pytest.raises(DataError) as error:  # unless the reader is told otherwise
+        list(iter_rows(path, ("text", "label"), numbers=()))
+    assert message(error) == f"{path}:1: field 'label' must be a string, got a JSON number"
+
+
+def test_check_filled_names_the_first_empty_required_field(tmp_path):
+    row = {"text": "a", "text_b": " \t", "label": ""}
+    check_filled("f.tsv", 3, row, ("text",))
+    with pytest.raises(DataError) as error:
+        check_filled("f.tsv", 3, row, ("text", "label", "text_b"), texts=("text", "text_b"))
+    assert message(error) == "f.tsv:3: field 'label' is empty"
+    with pytest.raises(DataError) as error:
+        check_filled("f.tsv", 3, row, ("text_b",), texts=("text", "text_b"))
+    assert message(error) == "f.tsv:3: field 'text_b' is empty (a zero-length example)"
 
 
 def test_tsv_and_csv_with_header_and_aliases(tmp_path):
@@ -114,7 +156,16 @@ def test_tfrecord_of_examples(tmp_path):
     assert values(read_examples([path], ("text", "label"))) == [
         {"text": "rec one", "label": "0"}, {"text": "réc two", "label": "1"}]
     assert values(read_examples([path])) == [{"text": "rec one"}, {"text": "réc two"}]
-    check_readable([path])  # TFRecords are not pre-read
+    # The host reader (data checks, label sets) reads them the same way, by record number.
+    assert list(iter_rows(path, ("label", "text"))) == [
+        (1, {"label": "0", "text": "rec one"}), (2, {"label": "1", "text": "réc two"})]
+    check_readable([path])
+    empty = str(tmp_path / "empty.tfrecord")
+    with tf.io.TFRecordWriter(empty):
+        pass
+    with pytest.raises(DataError) as error:
+        check_readable([empty])
+    assert message(error) == f"{empty}: no examples (the file is empty or only blank lines)"
 
 
 def test_read_examples_argument_errors(tmp_path):
@@ -157,6 +208,21 @@ def test_read_examples_argument_errors(tmp_path):
     ("bad.jsonl", '{"text": "a", "label": 0}\n\n"just a string"\n',
      "bad.jsonl:3: expected a JSON object, got str"),
     ("bad.jsonl", '{"text": "a", "label": 0}\n{"text": "b"}\n', "bad.jsonl:2: missing field 'label'"),
+    ("bad.jsonl", '{"text": {"a": 1}, "label": 1}\n',
+     "bad.jsonl:1: field 'text' must be a string, got a JSON object"),
+    ("bad.jsonl", '{"text": 1.5, "label": 1}\n',
+     "bad.jsonl:1: field 'text' must be a string, got a JSON number"),
+    ("bad.jsonl", '{"text": "a", "label": [1, 2]}\n',
+     "bad.jsonl:1: field 'label' must be a string or a number, got a JSON array"),
+    ("bad.jsonl", '{"text": "a", "label": null}\n',
+     "bad.jsonl:1: field 'label' must be a string or a number, got a JSON null"),
+    ("bad.jsonl", '{"text": "a", "label": 1' + "0" * 5000 + '}\n',
+     "bad.jsonl:1: not valid JSON (Exceeds the limit (4300 digits) for integer string "
+     "conversion)"),
+    ("bad.jsonl", '{"text": "a", "label": 1}\n' + "[" * 50000 + "\n",
+     "bad.jsonl:2: not valid JSON (nested too deeply)"),
+    ("bad.jsonl", '{"\\ud800": "a", "label": 1}\n',
+     "bad.jsonl:1: no column 'text' (columns: \\ud800, label)"),
     ("bad.tsv", "sentence\tscore\nx\t1\n", "bad.tsv:1: no column 'label' (columns: sentence, score)"),
     ("bad.csv", "text\nx\n", "bad.csv:1: no column 'label' (columns: text)"),
 ])
@@ -221,30 +287,176 @@ def test_check_readable_passes_good_files_and_reports_the_first_bad_one(tmp_path
 
 
 # -- fuzzing --------------------------------------------------------------------
+# Every reader path (plain text lines and paragraphs, tsv/csv, JSONL, aligned text
+# files, TFRecord), fed any bytes: rows of the asked fields, or a DataError that
+# names the file; never another exception. Inputs are mostly well-formed with
+# damage here and there, sometimes arbitrary bytes.
 
-_PIECES = [b"a", b"b c", b"\t", b",", b"\n", b"\r\n", b'"', b"{", b"}", b":", b"[", b"]",
-           b"\xff", b"\xc3\xa9", b"\xc3", b"\x00", b" ", b"text", b"label", b'"text"', b"1",
-           b"null"]
+FUZZ = settings(max_examples=60, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                       HealthCheck.too_slow])
+_NASTY = [b"\t", b",", b"\n", b"\r\n", b"\r", b'"', b"\xff", b"\xc3", b"\x00", b"\xef\xbb\xbf",
+          b"\xed\xa0\x80", b"\\", b"{", b"}", b"[", b":"]
+_CLEAN = [b"a", b"b c", b"1", b"\xc3\xa9", b" ", b"text", b"label"]
 
 
-@settings(max_examples=30, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.one_of(st.binary(max_size=300), st.lists(st.sampled_from(_PIECES),
-                                                       max_size=60).map(b"".join)),
-       suffix=st.sampled_from([".txt", ".tsv", ".csv", ".jsonl"]),
-       text_mode=st.sampled_from(["line", "paragraph"]))
-def test_fuzzed_bytes_give_rows_or_a_clean_error(tmp_path, data, suffix, text_mode):
-    path = str(tmp_path / f"fuzz{suffix}")
+def _mostly(clean, nasty):
+    """`clean` three times in four, else `nasty`."""
+    return st.sampled_from([True, True, True, False]).flatmap(
+        lambda ok: clean if ok else nasty)
+
+
+def _bytes(*extra):
+    """Arbitrary bytes, or a run of pieces that matter to the readers."""
+    pieces = st.lists(st.sampled_from(_CLEAN + _NASTY + list(extra)), max_size=60)
+    return st.one_of(st.binary(max_size=300), pieces.map(b"".join))
+
+
+_CELL = _mostly(st.lists(st.sampled_from(_CLEAN), max_size=4).map(b"".join),
+                st.lists(st.sampled_from(_CLEAN + _NASTY), max_size=6).map(b"".join))
+
+
+def _rows_or_a_clean_error(paths, source, fields, text_mode="line"):
+    """Reads `source` to the end; returns the rows, or None after a clean DataError."""
+    try:
+        rows = list(iter_rows(source, fields, text_mode))
+    except DataError as error:
+        assert any(str(error).startswith(f"{p}:") or f" {p} " in f" {error} "
+                   for p in paths), str(error)
+        return None
+    for line, row in rows:
+        assert isinstance(line, int) and line >= 1
+        assert set(row) == set(fields) and all(isinstance(v, str) for v in row.values())
+        for value in row.values():
+            value.encode("utf-8")  # no unpaired surrogate reaches TensorFlow
+    return rows
+
+
+def _write(path, data):
     with open(path, "wb") as handle:
         handle.write(data)
-    fields = ("text",) if suffix == ".txt" else ("text", "label")
-    try:
-        for line, row in iter_rows(path, fields, text_mode):
-            assert isinstance(line, int) and line >= 1
-            assert set(row) == set(fields) and all(isinstance(v, str) for v in row.values())
-    except DataError as error:
-        assert str(error).startswith(f"{path}:") or str(error).startswith(f"{path}: ")
-    os.remove(path)
+    return str(path)
+
+
+_LINES = st.lists(_CELL, max_size=8).map(b"\n".join)
+
+
+@FUZZ
+@given(data=_mostly(_LINES, _bytes(b"\n\n", b"\n \n")),
+       text_mode=st.sampled_from(["line", "paragraph"]))
+def test_fuzzed_plain_text(tmp_path, data, text_mode):
+    path = _write(tmp_path / "fuzz.txt", data)
+    rows = _rows_or_a_clean_error([path], path, ("text",), text_mode)
+    if rows is not None:
+        assert all(row["text"].strip() for _, row in rows)
+
+
+@st.composite
+def _table(draw, delimiter):
+    columns = draw(st.sampled_from([(b"text", b"label"), (b"label", b"text"),
+                                    (b"sentence", b"label", b"x"), (b"text",)]))
+    bom = draw(st.sampled_from([b"", b"", b"\xef\xbb\xbf", b"\n"]))
+    rows = draw(st.lists(st.lists(_CELL, min_size=len(columns), max_size=len(columns)),
+                         max_size=6))
+    return bom + b"\n".join(delimiter.join(row) for row in [list(columns)] + rows) + b"\n"
+
+
+@FUZZ
+@given(suffix_and_data=st.sampled_from([(".tsv", b"\t"), (".csv", b",")]).flatmap(
+    lambda sd: st.tuples(st.just(sd[0]), _mostly(_table(sd[1]), _bytes()))))
+def test_fuzzed_delimited(tmp_path, suffix_and_data):
+    suffix, data = suffix_and_data
+    path = _write(tmp_path / f"fuzz{suffix}", data)
+    _rows_or_a_clean_error([path], path, ("text", "label"))
+
+
+_JSON_VALUE = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=3) |
+    st.dictionaries(st.sampled_from(["text", "label", "x"]), children, max_size=3),
+    max_leaves=6)
+_JSON_ROW = st.fixed_dictionaries(
+    {"text": _mostly(st.text(max_size=8), _JSON_VALUE),
+     "label": _mostly(st.text(max_size=3) | st.integers() | st.floats(), _JSON_VALUE)},
+    optional={"x": _JSON_VALUE, "sentence": _JSON_VALUE}).map(
+    lambda row: json.dumps(row, ensure_ascii=False).encode())
+_JSON_ODD = st.one_of(
+    _JSON_VALUE.map(lambda value: json.dumps(value).encode()),
+    st.sampled_from([b'{"text": "a\\ud800", "label": 1}', b'{"text": "a", "label": 1e999}',
+                     b'{"text": "a", "label": NaN}', b"[" * 5000, b'{"text": "a", "label": 1' +
+                     b"0" * 5000 + b"}", b'{"text": "a", "text": 1, "label": "x"}',
+                     b'{"\\udfff": 1}', b"\xef\xbb\xbf{}", b'{"text": "\\u0000", "label": -0.0}',
+                     b'{"sentence": "s", "label": "l"}', b""]),
+    _bytes(b'"text"', b"null", b"\\u0000", b"\\ud800"))
+
+
+@FUZZ
+@given(lines=st.lists(_mostly(_JSON_ROW, _JSON_ODD), max_size=5))
+def test_fuzzed_jsonl(tmp_path, lines):
+    path = _write(tmp_path / "fuzz.jsonl", b"\n".join(lines))
+    rows = _rows_or_a_clean_error([path], path, ("text", "label"))
+    if rows:  # strings as they are, labels that are numbers as their JSON text
+        objects = {n: json.loads(lines[n - 1].decode("utf-8-sig")) for n, _ in rows}
+        column = "text" if "text" in objects[rows[0][0]] else "sentence"
+        for number, row in rows:
+            assert row["text"] == objects[number][column]
+            label = objects[number]["label"]
+            assert row["label"] == (label if isinstance(label, str) else json.dumps(label))
+            assert not isinstance(label, bool) and label is not None
+
+
+@FUZZ
+@given(texts=st.lists(st.tuples(_CELL, _CELL), max_size=6), ends=st.sampled_from(
+    [(b"\n", b"\n"), (b"\n", b""), (b"", b"\n\n"), (b"\r\n", b"\n")]),
+       raw=_mostly(st.none(), st.tuples(_bytes(), _bytes())))
+def test_fuzzed_aligned_text_files(tmp_path, texts, ends, raw):
+    contents = raw or [b"\n".join(column) + end for column, end in
+                       zip(zip(*texts) if texts else ((), ()), ends)]
+    paths = [_write(tmp_path / "fuzz.en", contents[0]), _write(tmp_path / "fuzz.de", contents[1])]
+    (aligned,) = aligned_sources(paths, ("source", "target"))
+    rows = _rows_or_a_clean_error(paths, aligned, ("source", "target"))
+    if rows is not None:
+        assert all(row["source"].strip() and row["target"].strip() for _, row in rows)
+
+
+def _feature(value):
+    if isinstance(value, bytes):
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+    if isinstance(value, list) and all(isinstance(v, bytes) for v in value):
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=value))
+    if isinstance(value, list):
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=value))
+    return tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
+
+
+_FEATURE = st.one_of(st.binary(max_size=12), st.lists(st.binary(max_size=4), max_size=2),
+                     st.lists(st.integers(-2 ** 63, 2 ** 63 - 1), max_size=2),
+                     st.floats(width=32))
+_EXAMPLE = st.fixed_dictionaries(
+    {"text": _mostly(st.text(max_size=8).map(str.encode), _FEATURE),
+     "label": _mostly(st.text(max_size=3).map(str.encode), _FEATURE)},
+    optional={"x": _FEATURE}).map(lambda row: tf.train.Example(features=tf.train.Features(
+        feature={k: _feature(v) for k, v in row.items()})).SerializeToString())
+
+
+@FUZZ
+@given(records=st.lists(_mostly(_EXAMPLE, st.binary(max_size=40)), min_size=1, max_size=4),
+       damage=st.sampled_from(["none", "none", "flip", "cut", "bytes"]),
+       where=st.integers(0, 1000), raw=st.binary(max_size=200))
+def test_fuzzed_tfrecord(tmp_path, records, damage, where, raw):
+    path = str(tmp_path / "fuzz.tfrecord")
+    with tf.io.TFRecordWriter(path) as writer:
+        for record in records:
+            writer.write(record)
+    data = bytearray(open(path, "rb").read())
+    if damage == "flip":  # one damaged byte
+        data[where % len(data)] ^= 0x5A
+    elif damage == "cut":  # the file cut short
+        del data[where % len(data):]
+    _write(path, raw if damage == "bytes" else bytes(data))
+    rows = _rows_or_a_clean_error([path], path, ("text", "label"))
+    if rows:  # the training pipeline parses what the host reader accepted, the same way
+        assert values(read_examples([path], ("text", "label"))) == [row for _, row in rows]
 
 
 # -- edge cases --------------------------------------------------------------

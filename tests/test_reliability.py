@@ -2,6 +2,7 @@
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -178,6 +179,86 @@ def test_nan_policy_skip_stops_beyond_the_limit(tmp_path, overflowing_targets):
         "2 steps had a NaN/Inf loss or gradient, more than --max_skipped_steps=1; training "
         f"stopped at step 10. The last good checkpoint is kept: {model_dir}/ckpt-5")
     assert tf.train.latest_checkpoint(model_dir).endswith("ckpt-5")
+
+
+# -- resume with settings that order the training stream differently ------------
+
+STREAM = ["--model=bert_nano", "--seq_len=16", "--global_batch_size=4", "--vocab_size=100",
+          "--train_steps=2", "--noexport", "--shuffle_buffer=10"]
+# (regression: a task of independent examples, which --batching=bucket may group)
+LABELLED = ["--task=regression", *STREAM]
+
+
+@pytest.fixture
+def prepared(tmp_path, overflowing_targets, monkeypatch):
+    """A model_dir as the training loop finds it (config.json and vocab written); the
+    loop itself is skipped, here and in the test."""
+    import zoo.train.loop
+    monkeypatch.setattr(zoo.train.loop, "run_training", lambda *_: {})
+    model_dir = str(tmp_path / "run")
+    train(f"--model_dir={model_dir}", f"--train_data={overflowing_targets}", *LABELLED)
+    return model_dir
+
+
+def refused_before_any_work(monkeypatch, model_dir, *args):
+    """The UsageError message of resuming model_dir with `args`; reading the data,
+    training a vocab or writing the built-in corpus fails the test."""
+    import zoo.train.job
+    from zoo.cli.common import UsageError
+
+    def work(*_):
+        raise AssertionError("work started before the refusal")
+    for name in ("_check_task_rows", "_prepare_vocab", "_write_builtin_corpus"):
+        monkeypatch.setattr(zoo.train.job, name, work)
+    with pytest.raises(UsageError) as error:
+        train(f"--model_dir={model_dir}", *args)
+    return str(error.value)
+
+
+@pytest.mark.parametrize("change, difference", [
+    ("--global_batch_size=8", "--global_batch_size: 4 -> 8"),
+    ("--seed=1", "--seed: 0 -> 1"),
+    ("--shuffle_buffer=20", "--shuffle_buffer: 10 -> 20"),
+    ("--batching=bucket", "--batching: 'plain' -> 'bucket'"),
+    ("--text_mode=paragraph", "--text_mode: 'line' -> 'paragraph'"),
+])
+def test_resume_with_another_stream_setting_is_refused(prepared, overflowing_targets,
+                                                       monkeypatch, change, difference):
+    message = refused_before_any_work(monkeypatch, prepared,
+                                      f"--train_data={overflowing_targets}", *LABELLED, change)
+    assert message == (
+        f"'{prepared}' holds a run whose training stream these options would order "
+        "differently; refusing to resume it (a resumed run skips the batches it already "
+        f"trained on). Differences (saved -> requested): {difference}. Use the saved values "
+        "or a new --model_dir.")
+
+
+def test_resume_with_other_training_files_is_refused(prepared, overflowing_targets, tmp_path,
+                                                     monkeypatch):
+    saved = overflowing_targets
+    other = str(tmp_path / "other.tsv")
+    shutil.copyfile(saved, other)  # the same rows
+    message = refused_before_any_work(monkeypatch, prepared, f"--train_data={other}",
+                                      *LABELLED)
+    assert f"Differences (saved -> requested): --train_data: {[saved]!r} -> {[other]!r}. " \
+        in message
+    message = refused_before_any_work(monkeypatch, prepared, f"--train_data={saved},{other}",
+                                      *LABELLED, "--seed=2")
+    assert f"--train_data: {[saved]!r} -> {[saved, other]!r}; --seed: 0 -> 2. " in message
+
+
+def test_resume_may_change_length_schedule_and_cadence(tmp_path, monkeypatch, capsys):
+    """(On the built-in corpus, which the resumed run writes anew.)"""
+    import zoo.train.loop
+    monkeypatch.setattr(zoo.train.loop, "run_training", lambda *_: {})
+    model_dir = str(tmp_path / "run")
+    train(f"--model_dir={model_dir}", *STREAM)
+    capsys.readouterr()
+    train(f"--model_dir={model_dir}/", *STREAM, "--train_steps=9",
+          "--learning_rate=1e-3", "--warmup_steps=0", "--decay=cosine", "--eval_every=1",
+          "--eval_steps=1", "--checkpoint_every=1", "--steps_per_loop=1", "--keep_checkpoints=1",
+          "--grad_accum_steps=2", "--clip_norm=0.5", "--weight_decay=0")
+    assert "training a" not in capsys.readouterr().out  # the vocab of the first run
 
 
 # -- export killed mid-write ------------------------------------------------------

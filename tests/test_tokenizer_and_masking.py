@@ -235,7 +235,7 @@ def test_masking_is_seeded(batch):
 
 
 def test_preprocess_masking_statistics(encoder):
-    task = MaskedLM(MlmConfig(), encoder)
+    task = MaskedLM(MlmConfig(packing=False), encoder)
     assert task.max_predictions == math.ceil(48 * 0.15)
     texts = tf.constant(generate_lines(512, seed=9))
     original, _, _ = encoder.encode(texts)
@@ -259,7 +259,7 @@ def test_preprocess_masking_statistics(encoder):
 
 
 def test_preprocess_is_seeded(encoder):
-    task = MaskedLM(MlmConfig(), encoder)
+    task = MaskedLM(MlmConfig(packing=False), encoder)
     texts = {"text": tf.constant(generate_lines(32, seed=5))}
     first = task.preprocess(texts, seed=tf.constant([0, 7], tf.int64))[0]["token_ids"]
     again = task.preprocess(texts, seed=tf.constant([0, 7], tf.int64))[0]["token_ids"]
@@ -284,7 +284,7 @@ def test_training_stream_depends_on_the_seed_and_start_batch_only(encoder, tmp_p
     from zoo.data.pipeline import training_dataset
     path = tmp_path / "c.txt"
     path.write_text("\n".join(generate_lines(40, seed=2)) + "\n", encoding="utf-8")
-    task = MaskedLM(MlmConfig(), encoder)
+    task = MaskedLM(MlmConfig(packing=batching == "plain"), encoder)
 
     def batches(start_batch, count, read_ahead=0):
         ds = training_dataset([str(path)], task, 8, seed=3, shuffle_buffer=40,
@@ -315,7 +315,7 @@ def stream(encoder, tmp_path, batching, task_class=MaskedLM, batches=30, batch_s
     from zoo.data.pipeline import training_dataset
     path = tmp_path / "mixed.txt"
     path.write_text("\n".join(generate_lines(40, seed=2)) + "\n", encoding="utf-8")
-    ds = training_dataset([str(path)], task_class(MlmConfig(), encoder), batch_size, seed=1,
+    ds = training_dataset([str(path)], task_class(MlmConfig(packing=False), encoder), batch_size, seed=1,
                           shuffle_buffer=40, batching=batching)
     return [element for element in ds.take(batches).as_numpy_iterator()]
 
@@ -341,3 +341,37 @@ def test_bucketed_batches_hold_one_bucket_and_every_example(encoder, tmp_path):
     assert set(counts) == {t.encode() for t in generate_lines(40, seed=2)}
     # 100 batches of 4 are 10 epochs of 40; a bucket holds back at most 3 examples
     assert 10 - 3 <= min(counts.values()) and max(counts.values()) <= 10 + 3, counts
+
+
+# -- packed MLM (the default) ----------------------------------------------------
+
+def test_packed_mlm_keeps_every_token_once_per_epoch(encoder, tmp_path):
+    """Documents longer than a row are cut into contiguous windows: one epoch of
+    rows holds every token of every document exactly once, in order."""
+    from zoo.data.readers import read_examples
+    lines = [" ".join(generate_lines(6, seed=s)) for s in range(5)]  # several rows each
+    path = tmp_path / "docs.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    task = MaskedLM(MlmConfig(), encoder)
+    rows = np.stack(list(task.example_stream(
+        read_examples([str(path)], ("text",), "line")).as_numpy_iterator()))
+    width = encoder.seq_len
+    assert rows.shape[1] == width and (rows[:, 0] == encoder.cls_id).all() \
+        and (rows[:, -1] == encoder.sep_id).all()
+    expected = np.concatenate([np.append(encoder.tokenize(tf.constant([line]))[0].numpy(),
+                                         encoder.sep_id) for line in lines])
+    inner = rows[:, 1:-1].reshape(-1)
+    assert len(expected) - len(inner) < width - 2  # only the last partial window is left
+    np.testing.assert_array_equal(inner, expected[:len(inner)])
+    assert max(len(encoder.tokenize(tf.constant([line]))[0]) for line in lines) > width
+    features, labels, weights = task.preprocess(rows[:8], seed=tf.constant([1, 2], tf.int64))
+    assert (features["padding_mask"].numpy() == 1).all()
+    np.testing.assert_array_equal(labels.numpy()[weights.numpy() > 0],
+                                  rows[:8][np.arange(8)[:, None], features["mask_positions"].numpy()][weights.numpy() > 0])
+
+
+def test_packed_mlm_refuses_bucketing():
+    from zoo.data.bucketing import check_bucketing
+    with pytest.raises(ValueError, match="packing=false"):
+        check_bucketing(MaskedLM, MlmConfig())
+    check_bucketing(MaskedLM, MlmConfig(packing=False))

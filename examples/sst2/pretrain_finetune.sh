@@ -17,7 +17,8 @@ zoo-vocab --train_data="$DATA/train.tsv" --vocab_size=8000 --output="$OUT/vocab.
 
 zoo-train --model=bert_mini --task=mlm --train_data="$OUT/sentences.txt" \
   --vocab="$OUT/vocab.txt" --seq_len=64 --global_batch_size=64 --train_steps=1500 \
-  --learning_rate=1e-3 --batching=bucket --seed="$SEED" --noexport --model_dir="$OUT/pretrain"
+  --learning_rate=1e-3 --batching=bucket --task_config=packing=false --seed="$SEED" --noexport \
+  --model_dir="$OUT/pretrain"
 
 FINETUNE=(--model=bert_mini --task=classification --train_data="$DATA/train.tsv"
   --eval_data="$DATA/dev.tsv" --seq_len=64 --global_batch_size=32 --train_steps=2000

@@ -8,6 +8,8 @@ import sys
 
 from absl import app, flags, logging
 
+from zoo.train.options import UsageError  # noqa: F401  (the zoo-* apps raise it)
+
 flags.DEFINE_string("model_dir", "runs/default", "Directory for checkpoints, config and logs.")
 flags.DEFINE_string("export_dir", "", "Export base directory (zoo-predict: or one version "
                     "directory); empty: <model_dir>/export.")
@@ -24,22 +26,37 @@ flags.DEFINE_list("plugins", [], "Extra modules that register models or tasks (p
 FLAGS = flags.FLAGS
 
 
-class UsageError(ValueError):
-    """Flags or inputs that cannot work together; reported before any work."""
-
-
 def load_plugins_reporting(modules=None):
-    """Loads built-in, installed and --plugins modules and prints where each came from."""
-    from plugins import load_plugins
-    loaded = load_plugins(FLAGS.plugins if modules is None else modules)
-    for module, source in loaded:
-        if source != "built-in":
-            print(f"plugin: {module} ({source})")
-    return loaded
+    """Loads built-in, installed and --plugins (or `modules`) modules and prints where
+    each came from."""
+    from plugins import load_plugins_reporting as load
+    return load(FLAGS.plugins if modules is None else modules)
+
+
+def declare_shared_flags(module_name, *names):
+    """Declares flags of this module (`model_dir`, ...) key flags of the zoo-* module
+    `module_name` that reads them, so its `--help` lists them with its own."""
+    if module_name == "__main__":  # absl names the main module by sys.argv[0]
+        module_name = sys.argv[0]
+    for name in names:
+        FLAGS.register_key_flag_for_module(module_name, FLAGS[name])
+
+
+def show_flags_in_help(module):
+    """Makes `--help` list the flags of `module` (those it defines and those it names in
+    `declare_shared_flags`) and print its docstring. absl's `--help` shows
+    the key flags and the docstring of the main module, which for an installed zoo-*
+    command is the generated console-script wrapper (no flags, no docstring)."""
+    main_module = sys.modules["__main__"]
+    for flag in FLAGS.get_key_flags_for_module(module):
+        FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+    if main_module is not module and not getattr(main_module, "__doc__", None):
+        main_module.__doc__ = module.__doc__
 
 
 def run_app(main):
-    """Runs an absl app; known errors become one 'error: ...' line and exit code 2."""
+    """Runs an absl app; known errors become one 'error: ...' line and exit code 2.
+    `--help` lists the flags of the module that defines `main`."""
     from plugins import OverrideError, PluginImportError, RegistryError
     from zoo.data.readers import DataError
     from zoo.train.freezing import FreezeError
@@ -55,4 +72,5 @@ def run_app(main):
         except expected as error:
             print(f"error: {error}", file=sys.stderr)
             sys.exit(2)
+    show_flags_in_help(sys.modules[main.__module__])
     app.run(guarded)

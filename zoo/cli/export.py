@@ -7,6 +7,7 @@ from absl import flags
 
 from zoo.cli import common
 
+common.declare_shared_flags(__name__, "model_dir", "export_dir", "eval_data", "plugins")
 flags.DEFINE_string("checkpoint", "", "Checkpoint to export; empty: the latest in --model_dir.")
 flags.DEFINE_string("decoding", "", "Decoding options of generative tasks baked into the "
                     "export, e.g. sampler=top_p,top_p=0.9,temperature=0.8 or "

@@ -8,6 +8,8 @@ import dataclasses
 
 from zoo.cli import common
 
+common.declare_shared_flags(__name__, "plugins")
+
 
 def main(argv):
     from plugins import MODELS, TASKS

@@ -14,6 +14,7 @@ from absl import flags
 
 from zoo.cli import common
 
+common.declare_shared_flags(__name__, "train_data", "text_mode")
 # zoo-vocab defines --output and --fields too; allow_override lets both apps
 # load in one process (tests), whichever is imported first.
 flags.DEFINE_string("output", "", "Cleaned file to write (atomically), in the inputs' format; "

@@ -4,6 +4,8 @@
 """
 from zoo.cli import common
 
+common.declare_shared_flags(__name__, "model_dir")
+
 
 def main(argv):
     from absl import flags

@@ -9,6 +9,8 @@ from absl import flags
 
 from zoo.cli import common
 
+common.declare_shared_flags(__name__, "model_dir", "export_dir", "train_data", "eval_data",
+                            "text_mode", "vocab_size", "lowercase", "plugins")
 flags.DEFINE_enum("mode", "train", ["train", "eval"], "train (and evaluate on --eval_data), "
                   "or only evaluate the latest checkpoint of --model_dir on --eval_data.")
 flags.DEFINE_string("model", "bert_tiny", "Registered model name (see zoo-list).")
@@ -76,11 +78,21 @@ flags.DEFINE_integer("grad_accum_steps", 1, "Micro-batches per optimizer step; e
                      "share of --global_batch_size is split into this many.")
 
 
+def train_options(flag_values=flags.FLAGS):
+    """The parsed zoo-train flags as the TrainOptions the runtime takes (each option
+    is the flag of the same name)."""
+    import dataclasses
+
+    from zoo.train.options import TrainOptions
+    return TrainOptions(**{field.name: flag_values[field.name].value
+                           for field in dataclasses.fields(TrainOptions)})
+
+
 def main(argv):
     from zoo.train.job import train_from_flags
     if len(argv) > 1:
         raise common.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    train_from_flags(flags.FLAGS)
+    train_from_flags(train_options())
 
 
 def run():

@@ -8,6 +8,7 @@ from absl import flags
 
 from zoo.cli import common
 
+common.declare_shared_flags(__name__, "train_data", "text_mode", "vocab_size", "lowercase")
 flags.DEFINE_string("output", "vocab.txt", "Vocab file to write (atomically).")
 flags.DEFINE_enum("type", "wordpiece", ["wordpiece", "sentencepiece_unigram",
                                         "sentencepiece_bpe", "char"], "What to train.")

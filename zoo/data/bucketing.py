@@ -73,10 +73,11 @@ def bucketed_batches(examples, fields, batch_size, seq_len):
         reduce_func=lambda key, window: window.batch(batch_size, drop_remainder=True))
 
 
-def check_bucketing(task_class):
-    """Raises ValueError when the task cannot use `--batching=bucket`."""
-    if not task_class.supports_bucketing:
+def check_bucketing(task_class, config=None):
+    """Raises ValueError when the task (under `config`) cannot use `--batching=bucket`."""
+    if not task_class.can_bucket(config):
         raise ValueError(
             f"--batching=bucket groups independent examples by length, but task "
             f"'{task_class.name}' packs its text into full rows of tokens (no padding to "
-            "save); use --batching=plain")
+            "save); use --batching=plain" + (
+                ", or --task_config=packing=false" if task_class.name == "mlm" else ""))

@@ -34,7 +34,7 @@ def training_dataset(paths, task, global_batch_size, seed=0, text_mode="line",
     if batching not in BATCHINGS:
         raise ValueError(f"batching must be one of {', '.join(BATCHINGS)}, got '{batching}'")
     if batching == "bucket":
-        check_bucketing(type(task))
+        check_bucketing(type(task), task.config)
     examples = read_examples(paths, task.data_fields, text_mode)
     examples = (_shuffled_epochs(examples, shuffle_buffer, seed) if shuffle_buffer > 1
                 else examples.repeat())

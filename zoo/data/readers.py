@@ -3,7 +3,8 @@
 Every example is a dict of scalar tf.string tensors keyed by the task's field
 names. Formats are chosen by extension: `.txt` (one document per line, or
 blank-line separated paragraphs), `.jsonl`, `.tsv`/`.csv` with a header row,
-`.tfrecord` of tf.Example. Malformed rows fail with `file:line`.
+`.tfrecord` of tf.Example. Malformed rows fail with `file:line` (for a
+TFRecord file the number is the record's, from 1).
 
 Example:
     >>> ds = read_examples(["sst2/train.tsv"], fields=("text", "label"))
@@ -13,6 +14,7 @@ Example:
 import csv
 import json
 import os
+import re
 
 import tensorflow as tf
 
@@ -22,6 +24,11 @@ FIELD_ALIASES = {"text": ("sentence", "sentence1", "document", "content"),
 TEXT_MODES = ("line", "paragraph")
 #: Joins line-aligned plain text files (one per field) into one data source.
 ALIGNED = " + "
+#: Fields whose JSON value may be a number (stored as its JSON text, e.g. `1`,
+#: `0.5`); every other field must hold a JSON string.
+NUMBER_FIELDS = ("label",)
+_JSON_KINDS = {dict: "object", list: "array", bool: "boolean", type(None): "null",
+               int: "number", float: "number"}
 
 
 class DataError(ValueError):
@@ -122,6 +129,11 @@ def _jsonl_rows(path):
             row = json.loads(line)
         except json.JSONDecodeError as error:
             raise DataError(f"{path}:{number}: not valid JSON ({error.msg})") from None
+        except ValueError as error:  # e.g. an integer of more than 4300 digits
+            raise DataError(f"{path}:{number}: not valid JSON "
+                            f"({str(error).split(':')[0]})") from None
+        except RecursionError:
+            raise DataError(f"{path}:{number}: not valid JSON (nested too deeply)") from None
         if not isinstance(row, dict):
             raise DataError(f"{path}:{number}: expected a JSON object, got "
                             f"{type(row).__name__}")
@@ -149,6 +161,11 @@ def _delimited_rows(path, delimiter):
         raise DataError(f"{path}:{reader.line_num}: {error}") from None
 
 
+def _shown(text):
+    """`text` for a message: unpaired surrogates (from JSON escapes) as escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _resolve_columns(path, columns, fields, line=1):
     """Maps each field to a column (the field's own name first, then aliases)."""
     mapping = {}
@@ -159,15 +176,80 @@ def _resolve_columns(path, columns, fields, line=1):
                 break
         else:
             raise DataError(f"{path}:{line}: no column '{field}' (columns: "
-                            f"{', '.join(columns) or 'none'})")
+                            f"{_shown(', '.join(columns)) or 'none'})")
     return mapping
 
 
-def iter_rows(path, fields, text_mode="line"):
-    """Yields (line_number, {field: str}) for one file of any text format."""
+def _json_value(path, number, field, value, numbers):
+    """A JSON field value as text: strings as they are, numbers (for the fields in
+    `numbers`) as their JSON text; anything else fails naming file, line and field."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise DataError(f"{path}:{number}: field '{field}' holds an unpaired "
+                            "surrogate (\\ud800-\\udfff escape)") from None
+        return value
+    kind = _JSON_KINDS.get(type(value), type(value).__name__)
+    if kind == "number" and field in numbers:
+        return json.dumps(value)
+    expected = "a string or a number" if field in numbers else "a string"
+    raise DataError(f"{path}:{number}: field '{field}' must be {expected}, got a JSON "
+                    f"{kind}")
+
+
+def _tfrecord_rows(path, fields):
+    """Yields (record_number, {field: str}) from a TFRecord file of tf.Example: each
+    field one UTF-8 bytes value, as the training pipeline parses them."""
+    from google.protobuf.message import DecodeError
+    iterator = tf.compat.v1.io.tf_record_iterator  # a plain generator, record by record
+    records = getattr(iterator, "__wrapped__", iterator)(path)  # (without its deprecation log)
+    number = 0
+    while True:
+        number += 1
+        try:
+            record = next(records)
+        except StopIteration:
+            return
+        except tf.errors.OpError as error:
+            damage = re.search(r"(truncated|corrupted) record at (\d+)", error.message)
+            cause = (f"{damage[1]} record at byte offset {damage[2]}" if damage
+                     else error.message.strip().splitlines()[0])
+            raise DataError(f"{path}:{number}: not a readable TFRecord ({cause})") from None
+        try:
+            example = tf.train.Example.FromString(record)
+        except (DecodeError, RuntimeWarning, ValueError):
+            raise DataError(f"{path}:{number}: the record is not a tf.Example") from None
+        features = example.features.feature
+        values = {}
+        for field in fields:
+            if field not in features:
+                raise DataError(f"{path}:{number}: no feature '{field}' (features: "
+                                f"{_shown(', '.join(sorted(features))) or 'none'})")
+            feature = features[field]
+            kind = feature.WhichOneof("kind")
+            items = getattr(feature, kind).value if kind else ()
+            if kind != "bytes_list" or len(items) != 1:
+                raise DataError(f"{path}:{number}: feature '{field}' must hold one bytes "
+                                f"value, got {len(items)} in {kind or 'no list'}")
+            try:
+                values[field] = items[0].decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise DataError(f"{path}:{number}: feature '{field}' is not valid UTF-8 "
+                                f"(byte {error.start})") from None
+        yield number, values
+
+
+def iter_rows(path, fields, text_mode="line", numbers=NUMBER_FIELDS):
+    """Yields (line_number, {field: str}) for one file of any format (for TFRecord
+    files the record number). In JSONL the fields of `numbers` may hold numbers;
+    every other value must be a string."""
     fmt = file_format(path)
     if fmt == "aligned":
         yield from _aligned_rows(path, fields)
+        return
+    if fmt == "tfrecord":
+        yield from _tfrecord_rows(path, fields)
         return
     if fmt == "text":
         if tuple(fields) != ("text",):
@@ -187,16 +269,20 @@ def iter_rows(path, fields, text_mode="line"):
         try:
             values = {f: row[c] for f, c in mapping.items()}
         except KeyError as missing:
-            raise DataError(f"{path}:{number}: missing field {missing}") from None
-        values = {f: v if isinstance(v, str) else json.dumps(v) for f, v in values.items()}
+            raise DataError(f"{path}:{number}: missing field '{_shown(missing.args[0])}'") \
+                from None
         if fmt == "jsonl":
-            for field, value in values.items():
-                try:
-                    value.encode("utf-8")
-                except UnicodeEncodeError:
-                    raise DataError(f"{path}:{number}: field '{field}' holds an unpaired "
-                                    "surrogate (\\ud800-\\udfff escape)") from None
+            values = {f: _json_value(path, number, f, v, numbers) for f, v in values.items()}
         yield number, values
+
+
+def check_filled(path, line, row, required, texts=()):
+    """Fails naming file and line when a field of `required` is empty or only
+    whitespace (`texts`: fields whose emptiness is a zero-length example)."""
+    for field in required:
+        if not row[field].strip():
+            cause = " (a zero-length example)" if field in texts else ""
+            raise DataError(f"{path}:{line}: field '{field}' is empty{cause}")
 
 
 def _tfrecord_dataset(paths, fields):
@@ -232,7 +318,5 @@ def read_examples(paths, fields=("text",), text_mode="line"):
 def check_readable(paths, fields=("text",), text_mode="line"):
     """Reads the first row of every file, so bad files fail before training."""
     for path in paths:
-        if file_format(path) == "tfrecord":
-            continue
         if next(iter_rows(path, fields, text_mode), None) is None:
             raise DataError(f"{path}: no examples (the file is empty or only blank lines)")

@@ -6,6 +6,8 @@ Example:
     >>> spearman([1, 2, 3], [10, 30, 20])
     0.5
 """
+import math
+
 import numpy as np
 
 
@@ -66,3 +68,15 @@ def corpus_bleu(hypotheses, references):
     import sacrebleu
     return float(sacrebleu.corpus_bleu(list(hypotheses), [list(references)],
                                        tokenize="13a").score)
+
+
+def perplexity(gathered):
+    """exp(total NLL / total tokens) over the eval set."""
+    tokens = float(gathered["tokens"].sum())
+    return math.exp(min(float(gathered["nll"].sum()) / max(tokens, 1.0), 700.0))
+
+
+def bits_per_byte(gathered):
+    """Total NLL in bits over the UTF-8 bytes of the predicted text: comparable
+    across tokenizers, unlike per-token perplexity."""
+    return float(gathered["nll"].sum()) / math.log(2.0) / max(float(gathered["bytes"].sum()), 1.0)

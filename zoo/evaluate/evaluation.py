@@ -22,14 +22,16 @@ from zoo.train.steps import TaskRunner, metric_names
 
 
 def evaluate_model_dir(model_dir, eval_paths, strategy, global_batch_size, steps=-1,
-                       text_mode=None):
-    """Returns {metric: value} of the latest checkpoint of model_dir on eval_paths."""
+                       text_mode=None, checkpoint=None, decoding=""):
+    """Returns {metric: value} of a checkpoint of model_dir (default: the latest)
+    on eval_paths; `decoding` overrides generative tasks' decoding options
+    (e.g. `sampler=beam,num_beams=4`)."""
     config = load_run_config(model_dir)
-    checkpoint = tf.train.latest_checkpoint(model_dir)
+    checkpoint = checkpoint or tf.train.latest_checkpoint(model_dir)
     if not checkpoint:
         raise FileNotFoundError(f"'{model_dir}' has no checkpoint to evaluate; train first")
     with strategy.scope():
-        run = assemble(config, model_dir)
+        run = assemble(config, model_dir, decoding)
         step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
     dataset = evaluation_dataset(eval_paths, run.task, global_batch_size,
                                  config.training.get("seed", 0), text_mode or config.text_mode)
@@ -41,6 +43,8 @@ def evaluate_model_dir(model_dir, eval_paths, strategy, global_batch_size, steps
     results = {name: float(value) for name, value in runner.evaluate(steps).items()}
     record = {"step": int(step.numpy()), "time": time.time(), "checkpoint": checkpoint,
               "eval_data": list(eval_paths), "seconds": time.time() - started, **results}
+    if decoding:
+        record["decoding"] = decoding
     with open(os.path.join(model_dir, "eval_log.jsonl"), "a", encoding="utf-8") as handle:
         handle.write(json.dumps(record, sort_keys=True) + "\n")
     return record

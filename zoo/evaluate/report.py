@@ -24,23 +24,34 @@ def read_log(model_dir, name):
         return [json.loads(line) for line in handle if line.strip()]
 
 
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _series(records, key):
+    """(steps, values) of the records whose `key` is a number; other lines (e.g. a
+    `--mode=eval` line's file names) and missing values are left out."""
+    points = [(r["step"], r[key]) for r in records
+              if _is_number(r.get(key)) and _is_number(r.get("step"))]
+    return [step for step, _ in points], [value for _, value in points]
+
+
 def _figure(train, evaluation):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     figure, axes = plt.subplots(2, 2, figsize=(11, 7))
-    steps = [r["step"] for r in train]
     panels = [(axes[0][0], "loss", "training loss"),
               (axes[0][1], "learning_rate", "learning rate"),
               (axes[1][0], "tokens_per_sec", "tokens/s (padded)")]
     for axis, key, title in panels:
-        axis.plot(steps, [r.get(key) for r in train], marker=".")
+        axis.plot(*_series(train, key), marker=".")
         axis.set_title(title)
         axis.set_xlabel("step")
     eval_axis = axes[1][1]
-    eval_steps = [r["step"] for r in evaluation]
-    for key in sorted({k for r in evaluation for k in r} - {"step", "time"}):
-        eval_axis.plot(eval_steps, [r.get(key) for r in evaluation], marker="o", label=key)
+    numeric = {k for r in evaluation for k, v in r.items() if _is_number(v)}
+    for key in sorted(numeric - {"step", "time", "seconds"}):
+        eval_axis.plot(*_series(evaluation, key), marker="o", label=key)
     eval_axis.set_title("evaluation" if evaluation else "evaluation (no --eval_data)")
     eval_axis.set_xlabel("step")
     if evaluation:
@@ -52,8 +63,16 @@ def _figure(train, evaluation):
     return buffer.getvalue()
 
 
+def _cell(value):
+    if _is_number(value):
+        return f"{value:.6g}"
+    if isinstance(value, (list, tuple)):
+        return html.escape(", ".join(str(v) for v in value))
+    return html.escape("" if value is None else str(value))
+
+
 def _table(record):
-    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.6g}</td></tr>"
+    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{_cell(v)}</td></tr>"
                    for k, v in record.items() if k != "time")
     return f"<table>{rows}</table>"
 

@@ -40,6 +40,17 @@ def latest_version_dir(export_dir):
     return os.path.join(export_dir, str(version))
 
 
+def exported_checkpoint(export_dir):
+    """The checkpoint (its basename, `ckpt-300`) the latest version under export_dir
+    was exported from; None when there is no readable version."""
+    try:
+        path = os.path.join(latest_version_dir(export_dir), "assets.extra", METADATA_FILE)
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle).get("checkpoint")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def write_warmup_requests(path, model_name, inputs):
     """Writes one PredictRequest per signature input set, as TF Serving expects."""
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2

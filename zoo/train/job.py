@@ -4,24 +4,39 @@ Every check that can fail runs before any model is built. Progress lines go
 to stdout and, as JSON lines, to `<model_dir>/train_log.jsonl` and
 `eval_log.jsonl`; TensorBoard summaries to `<model_dir>/train` and `/eval`.
 
+SIGTERM (zoo.train.preemption) stops the job at the next boundary between its
+phases, or at the end of a host loop in training, with exit code 0: the same
+command then resumes, or redoes the phase that was cut short.
+
 Example:
-    >>> from absl import flags
-    >>> train_from_flags(flags.FLAGS)   # after absl has parsed the zoo-train flags
+    >>> train_from_flags(default_options(model="bert_nano", train_steps=20))
+    >>> train_from_flags(zoo.cli.train.train_options())   # after absl parsed the flags
 """
 import dataclasses
 import os
 import time
 
+from plugins import load_plugins_reporting
 from plugins.task import ENCODER_DECODER
-from zoo.cli.common import UsageError, load_plugins_reporting
 from zoo.data import builtin
 from zoo.data.bucketing import BATCHINGS, check_bucketing
 from zoo.data.files import expand_paths
-from zoo.data.readers import aligned_sources, check_readable, iter_rows, read_examples
-from zoo.train.distribute import (create_strategy, is_chief, resolve_cluster, same_on_all_workers,
-                            split_cpu, write_dir)
+from zoo.data.readers import (aligned_sources, check_filled, check_readable, file_format,
+                              iter_rows, read_examples)
+from zoo.train.distribute import (any_worker, create_strategy, is_chief, resolve_cluster,
+                                  same_on_all_workers, split_cpu, write_dir)
 from zoo.fileio import check_writable_dir
 from zoo.run_config import RunConfig, config_differences, load_run_config, save_run_config
+from zoo.train import preemption
+from zoo.train.options import TrainOptions, UsageError, default_options  # noqa: F401
+
+#: The built-in corpus's files in model_dir (training without --train_data).
+BUILTIN_TRAIN, BUILTIN_EVAL = "builtin_train.txt", "builtin_eval.txt"
+#: Training settings that fix the order of the training stream, as config.json's
+#: `training` holds them (with the value of configs that lack one): a resumed run
+#: skips the batches it trained on, so they must not change.
+STREAM_SETTINGS = {"train_data": None, "global_batch_size": None, "seed": None,
+                   "shuffle_buffer": None, "batching": "plain"}
 
 
 def _resolve_config(opts):
@@ -42,11 +57,18 @@ def _resolve_config(opts):
                        plugins=tuple(opts.plugins))
     try:
         task_class.check_family(opts.model, spec.family)
-        if getattr(opts, "batching", "plain") == "bucket":
-            check_bucketing(task_class)
     except ValueError as error:
         raise UsageError(str(error)) from None
     task_config = apply_overrides(task_class.config_class(), opts.task_config)
+    if opts.batching == "bucket":
+        try:
+            check_bucketing(task_class, task_config)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+    minimum = task_class.min_seq_len_for(task_config)
+    if opts.seq_len < minimum:
+        raise UsageError(f"--seq_len={opts.seq_len} leaves no room for task '{opts.task}': it "
+                         f"needs at least {minimum} (its special tokens plus one token of text)")
     config.task_config = dataclasses.asdict(task_config)
     config.data_fields = tuple(task_class.fields_for(task_config))
     _resolve_tokenizer(opts, config)
@@ -77,24 +99,35 @@ def _resolve_tokenizer(opts, config):
     config.vocab_file = VOCAB_FILES[config.tokenizer]
 
 
-def _rows(paths, fields, text_mode):
+def _rows(paths, fields, text_mode, required=(), texts=()):
+    """(path, line, row) of every row; an empty field of `required` fails."""
     for path in paths:
         for line, row in iter_rows(path, fields, text_mode):
+            preemption.check()  # SIGTERM ends the data checks here
+            check_filled(path, line, row, required, texts)
             yield path, line, row
 
 
 def _check_task_rows(config, train_paths, eval_paths):
-    """Lets the task learn from (e.g. the label set) and check every row, host side."""
+    """Lets the task learn from (e.g. the label set) and check every row, host side.
+    Tasks without row checks still have their files read through, but for plain
+    text (whose blank lines are no rows): a malformed or empty field anywhere
+    fails now, not in the middle of training."""
     from zoo.assembly import resolve_task
     task_class, task_config = resolve_task(config)
+    required = [f for f in config.data_fields if f not in task_class.empty_allowed(task_config)]
+
+    def rows(paths):
+        return _rows(paths, config.data_fields, config.text_mode, required,
+                     task_class.text_fields)
     if not task_class.checks_rows():
+        for _ in rows([p for p in train_paths + eval_paths if file_format(p) != "text"]):
+            pass
         return
-    task_config = task_class.prepare(
-        task_config, _rows(train_paths, config.data_fields, config.text_mode))
+    task_config = task_class.prepare(task_config, rows(train_paths))
     config.task_config = dataclasses.asdict(task_config)
     truncated = 0
-    for path, line, row in _rows(train_paths + eval_paths, config.data_fields,
-                                 config.text_mode):
+    for path, line, row in rows(train_paths + eval_paths):
         task_class.check_row(task_config, path, line, row)
         # Every word is at least one token: more words than fit is surely truncated.
         truncated += sum(len(row[f].split()) for f in ("text", "text_b") if f in row) > \
@@ -103,6 +136,8 @@ def _check_task_rows(config, train_paths, eval_paths):
         print(f"data check: {truncated} example(s) have more words than fit in "
               f"--seq_len={config.seq_len}; they will be truncated (words are counted, "
               "so more may be)")
+    for warning in task_class.data_warnings(task_config, rows(train_paths), rows(eval_paths)):
+        print(f"data check: {warning}")
 
 
 def _data_paths(opts, fields):
@@ -117,8 +152,8 @@ def _data_paths(opts, fields):
 
 
 def _write_builtin_corpus(model_dir):
-    train = builtin.write_corpus(os.path.join(model_dir, "builtin_train.txt"), 4000, 0)
-    evaluation = builtin.write_corpus(os.path.join(model_dir, "builtin_eval.txt"), 200, 1)
+    train = builtin.write_corpus(os.path.join(model_dir, BUILTIN_TRAIN), 4000, 0)
+    evaluation = builtin.write_corpus(os.path.join(model_dir, BUILTIN_EVAL), 200, 1)
     print(f"no --train_data: training on the built-in corpus {train}")
     return [train], [evaluation]
 
@@ -176,7 +211,7 @@ def _check_resume(opts, config):
     # --precision is a training option, but loss scaling changes the optimizer's
     # checkpoint layout (LossScaleOptimizer wraps AdamW's state).
     before = saved.training.get("precision", "float32")
-    after = getattr(opts, "precision", "float32")
+    after = opts.precision
     if uses_loss_scaling(before) != uses_loss_scaling(after):
         raise UsageError(f"'{opts.model_dir}' was trained with --precision={before}; resuming "
                          f"with --precision={after} would change the optimizer state "
@@ -197,14 +232,14 @@ def _validate(opts):
             raise UsageError(f"--{name} must be positive, got {getattr(opts, name)}")
     if not 0.0 < opts.layer_lr_decay <= 1.0:
         raise UsageError(f"--layer_lr_decay must be in (0, 1], got {opts.layer_lr_decay}")
-    if getattr(opts, "grad_accum_steps", 1) < 1:
+    if opts.grad_accum_steps < 1:
         raise UsageError(f"--grad_accum_steps must be at least 1, got {opts.grad_accum_steps}")
     from zoo.train.precision import check_precision
     try:
-        check_precision(getattr(opts, "precision", "float32"))
+        check_precision(opts.precision)
     except ValueError as error:
         raise UsageError(f"--precision: {error}") from None
-    if getattr(opts, "batching", "plain") not in BATCHINGS:
+    if opts.batching not in BATCHINGS:
         raise UsageError(f"--batching must be one of {', '.join(BATCHINGS)}, got "
                          f"'{opts.batching}'")
     if opts.cpu_replicas > 1 and opts.strategy not in ("auto", "mirrored"):
@@ -236,26 +271,6 @@ def _create_strategy(opts, cluster=None):
         return create_strategy(opts.strategy, opts.num_gpus, cluster, opts.tpu)
     except ValueError as error:
         raise UsageError(str(error)) from None
-
-
-def default_options(**overrides):
-    """zoo-train's flag defaults as an object, with `overrides` applied.
-
-    Example:
-        >>> train_from_flags(default_options(model="bert_nano", train_steps=20))
-    """
-    import types
-
-    from absl import flags
-
-    import zoo.cli.train  # noqa: F401  (defines the flags)
-    values = {name: flags.FLAGS[name].default for name in flags.FLAGS
-              if flags.FLAGS.find_module_defining_flag(name, "").startswith("zoo.cli")}
-    unknown = set(overrides) - set(values)
-    if unknown:
-        raise UsageError(f"unknown zoo-train options: {', '.join(sorted(unknown))}")
-    values.update(overrides)
-    return types.SimpleNamespace(**values)
 
 
 def evaluate_from_flags(opts):
@@ -300,15 +315,29 @@ def _fingerprint(opts, config, directory):
 
 
 def train_from_flags(opts):
-    """Trains (or resumes) as the flags say; returns the final train and eval logs.
+    """Trains (or resumes) as `opts` (TrainOptions) say; returns the final train and eval
+    logs, with `preempted` (the step or the phase) when SIGTERM stopped the job.
 
     Under --strategy=multi_worker every worker runs this; only the chief writes
     into --model_dir (and --export_dir), the others into a temporary directory
     removed at the end. All restore from --model_dir: a file system all workers
     share.
     """
-    if getattr(opts, "mode", "train") == "eval":
-        return evaluate_from_flags(opts)
+    if not isinstance(opts, TrainOptions):
+        raise TypeError(f"train_from_flags takes TrainOptions (default_options(...), or "
+                        f"zoo.cli.train.train_options() from parsed flags), not "
+                        f"{type(opts).__name__}")
+    with preemption.sigterm_stops():
+        if opts.mode == "eval":
+            logs = evaluate_from_flags(opts)
+            if preemption.requested():
+                print("SIGTERM: arrived during the evaluation, which finished first",
+                      flush=True)
+            return logs
+        return _train_job(opts)
+
+
+def _train_job(opts):
     cluster = _validate(opts)
     split_cpu(opts.cpu_replicas)
     load_plugins_reporting(opts.plugins)
@@ -321,7 +350,7 @@ def train_from_flags(opts):
     if opts.global_batch_size % replicas:
         raise UsageError(f"--global_batch_size={opts.global_batch_size} is not divisible by "
                          f"the {replicas} replicas of --strategy={opts.strategy}")
-    accum = getattr(opts, "grad_accum_steps", 1)
+    accum = opts.grad_accum_steps
     if opts.global_batch_size % (replicas * accum):
         raise UsageError(f"--global_batch_size={opts.global_batch_size} is not divisible by "
                          f"{replicas} replica(s) x --grad_accum_steps={accum}: each replica "
@@ -334,20 +363,69 @@ def train_from_flags(opts):
     return logs
 
 
+def _stopped(where, then="resume", logs=None):
+    """The job's result when SIGTERM stops it between phases."""
+    print(f"SIGTERM: stopped {where}; run the same command to {then}", flush=True)
+    return {**(logs or {}), "preempted": where}
+
+
+def _check_resume_stream(opts, train_paths):
+    """Refuses to resume a model_dir with settings that order the training stream
+    differently (its files, batch size, seed, shuffling, batching, text mode): the
+    resumed run skips the batches already trained on, which must be the same ones.
+    `train_paths` None: the built-in corpus (in model_dir)."""
+    if not os.path.exists(os.path.join(opts.model_dir, "config.json")):
+        return
+    saved = load_run_config(opts.model_dir)
+    if train_paths is None:
+        train_paths = [os.path.join(opts.model_dir, BUILTIN_TRAIN)]
+    requested = {"train_data": list(train_paths), "global_batch_size": opts.global_batch_size,
+                 "seed": opts.seed, "shuffle_buffer": opts.shuffle_buffer,
+                 "batching": opts.batching}
+    differences = []
+    for name, missing in STREAM_SETTINGS.items():
+        before = saved.training.get(name, missing)
+        if name == "train_data" and before is not None:
+            same = [os.path.normpath(p) for p in before] == \
+                [os.path.normpath(p) for p in requested[name]]
+        else:
+            same = before is None or before == requested[name]
+        if not same:
+            differences.append(f"--{name}: {before!r} -> {requested[name]!r}")
+    if saved.text_mode != opts.text_mode:
+        differences.append(f"--text_mode: {saved.text_mode!r} -> {opts.text_mode!r}")
+    if differences:
+        raise UsageError(
+            f"'{opts.model_dir}' holds a run whose training stream these options would order "
+            "differently; refusing to resume it (a resumed run skips the batches it already "
+            f"trained on). Differences (saved -> requested): {'; '.join(differences)}. Use "
+            "the saved values or a new --model_dir.")
+
+
 def _train(opts, config, strategy, directory):
     """Prepares data and vocab, trains, reports and exports; `directory` is where this
-    worker writes (model_dir but on non-chief workers)."""
+    worker writes (model_dir but on non-chief workers). Between phases, a SIGTERM to
+    any worker stops all of them (one all-reduce under multi_worker)."""
     chief = is_chief(strategy)
+    stop_all = any_worker(strategy)
     train_paths, eval_paths = _data_paths(opts, config.data_fields)
+    _check_resume_stream(opts, train_paths)
     if chief:
         check_writable_dir(opts.model_dir, "--model_dir")
         if opts.export and opts.export_dir:
             check_writable_dir(opts.export_dir, "--export_dir")
     if train_paths is None:
         train_paths, eval_paths = _write_builtin_corpus(directory)
-    check_readable(train_paths + eval_paths, config.data_fields, opts.text_mode)
-    _check_task_rows(config, train_paths, eval_paths)
+    try:
+        check_readable(train_paths + eval_paths, config.data_fields, opts.text_mode)
+        _check_task_rows(config, train_paths, eval_paths)
+    except preemption.Interrupted:
+        pass  # stopped below, with the other workers
+    if stop_all(preemption.requested()):
+        return _stopped("during or after the data checks, before the vocab")
     vocabulary_size = _prepare_vocab(opts, config, train_paths, directory)
+    if stop_all(preemption.requested()):
+        return _stopped("after the vocab, before training")
     if config.model_config.get("vocabulary_size") == 0:
         config.model_config["vocabulary_size"] = vocabulary_size
     _check_resume(opts, config)
@@ -356,15 +434,13 @@ def _train(opts, config, strategy, directory):
         "train_data": train_paths, "eval_data": eval_paths,
         "global_batch_size": opts.global_batch_size, "train_steps": opts.train_steps,
         "learning_rate": opts.learning_rate, "warmup_steps": warmup, "decay": opts.decay,
-        "optimizer": getattr(opts, "optimizer", "adamw"),
+        "optimizer": opts.optimizer,
         "weight_decay": opts.weight_decay, "clip_norm": opts.clip_norm, "seed": opts.seed,
         "strategy": opts.strategy, "replicas": strategy.num_replicas_in_sync,
         "shuffle_buffer": opts.shuffle_buffer, "init_checkpoint": opts.init_checkpoint,
         "freeze": opts.freeze, "layer_lr_decay": opts.layer_lr_decay,
-        "precision": getattr(opts, "precision", "float32"),
-        "grad_accum_steps": getattr(opts, "grad_accum_steps", 1),
-        "batching": getattr(opts, "batching", "plain"),
-        "jit_compile": getattr(opts, "jit_compile", False)}
+        "precision": opts.precision, "grad_accum_steps": opts.grad_accum_steps,
+        "batching": opts.batching, "jit_compile": opts.jit_compile}
     if not same_on_all_workers(strategy, _fingerprint(opts, config, directory)):
         raise UsageError("the workers disagree on the run: start every worker with the same "
                          "flags and data (a vocab each worker trains must come out the same)")
@@ -373,16 +449,40 @@ def _train(opts, config, strategy, directory):
     logs = run_training(opts, config, strategy, train_paths, eval_paths, warmup, directory)
     if "preempted" in logs or not chief:
         return logs
-    if logs:
-        from zoo.evaluate.report import write_report
-        print(f"report: {write_report(opts.model_dir)}")
+    # Only the chief goes on (the others wait at the barrier): no collective stops.
+    if logs or _report_missing(opts.model_dir):  # (also when a SIGTERM stopped before it)
+        if preemption.requested():  # arrived as training ended
+            return _stopped("after training, before the report", "finish", logs)
+        from zoo.evaluate import report
+        try:  # the report is a convenience: its failure must not cost the export
+            print(f"report: {report.write_report(opts.model_dir)}")
+        except Exception as error:  # pylint: disable=broad-except
+            print(f"warning: no report ({type(error).__name__}: {error}); zoo-report "
+                  f"--model_dir={opts.model_dir} retries it", flush=True)
     if opts.export:
-        from zoo.serve.export import export_model, next_version
+        from zoo.serve.export import export_model, exported_checkpoint
         export_dir = opts.export_dir or os.path.join(opts.model_dir, "export")
-        if not logs and next_version(export_dir) > 1:
+        latest = _latest_checkpoint(opts.model_dir)
+        if not logs and latest and exported_checkpoint(export_dir) == latest:
             print(f"export: unchanged, nothing was trained ({export_dir})")
             return logs
+        if preemption.requested():
+            return _stopped("after training, before the export", "export", logs)
         started = time.time()
         path = export_model(opts.model_dir, export_dir)
         print(f"export: {path} ({time.time() - started:.1f}s)")
+        if preemption.requested():
+            print("SIGTERM: arrived during the export, which finished first", flush=True)
     return logs
+
+
+def _report_missing(model_dir):
+    """Whether a trained model_dir lacks its report (training logs but no report.html)."""
+    return os.path.exists(os.path.join(model_dir, "train_log.jsonl")) and \
+        not os.path.exists(os.path.join(model_dir, "report.html"))
+
+
+def _latest_checkpoint(model_dir):
+    """The basename of model_dir's latest checkpoint (`ckpt-300`), or ''."""
+    import tensorflow as tf
+    return os.path.basename(tf.train.latest_checkpoint(model_dir) or "")

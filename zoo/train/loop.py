@@ -10,7 +10,6 @@ Example:
 import json
 import math
 import os
-import signal
 import time
 
 import keras
@@ -24,6 +23,7 @@ from zoo.train.freezing import count_parameters, freeze
 from zoo.train.layer_lr import layer_lr_factors
 from zoo.train.initialization import initialize_backbone
 from zoo.data.pipeline import evaluation_dataset, training_dataset
+from zoo.train import preemption
 from zoo.train.optimizer import create_optimizer
 from zoo.train.precision import dtype_policy, with_loss_scaling
 from zoo.train.steps import TaskRunner, jit_compile_off_reason, metric_names
@@ -92,16 +92,16 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps,
     a non-chief worker's temporary write_dir, holding the vocab too); a run
     resumes from the latest checkpoint in opts.model_dir.
 
-    SIGTERM (to any worker) saves a checkpoint at the end of the current host loop
-    and returns {'preempted': step}; a NaN/Inf loss raises NonFiniteLossError without saving.
+    SIGTERM (to any worker; see zoo.train.preemption) saves a checkpoint at the end of
+    the current host loop or evaluation and returns {'preempted': step}, as does one
+    that arrived before training started (without saving); a NaN/Inf loss raises
+    NonFiniteLossError without saving.
     With opts.nan_policy == 'skip' such steps apply no update (see zoo.train.steps)
     and are counted, in the checkpoint too; more than opts.max_skipped_steps of
     them in the whole run raise NonFiniteLossError.
     """
-    nan_policy = getattr(opts, "nan_policy", "stop")
-    max_skipped = getattr(opts, "max_skipped_steps", 10)
-    precision = getattr(opts, "precision", "float32")
-    jit_compile = getattr(opts, "jit_compile", False)
+    nan_policy, max_skipped = opts.nan_policy, opts.max_skipped_steps
+    precision, jit_compile = opts.precision, opts.jit_compile
     if jit_compile and jit_compile_off_reason(strategy):
         print(f"--jit_compile is off: {jit_compile_off_reason(strategy)}")
         jit_compile = False
@@ -113,7 +113,7 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps,
             run = assemble(config, directory)
         optimizer = with_loss_scaling(create_optimizer(
             opts.learning_rate, opts.train_steps, warmup_steps, opts.decay, opts.weight_decay,
-            clip_norm=opts.clip_norm, name=getattr(opts, "optimizer", "adamw")), precision)
+            clip_norm=opts.clip_norm, name=opts.optimizer), precision)
         freeze(run.backbone, opts.freeze)
         trainable, total = count_parameters(run.model)
         optimizer.build(run.model.trainable_variables)
@@ -127,7 +127,7 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps,
     train_ds = training_dataset(train_paths, run.task, opts.global_batch_size, opts.seed,
                                 opts.text_mode, opts.shuffle_buffer,
                                 start_batch=checkpoint_step(opts.model_dir),
-                                batching=getattr(opts, "batching", "plain"))
+                                batching=opts.batching)
     eval_ds = evaluation_dataset(eval_paths, run.task, opts.global_batch_size, opts.seed,
                                  opts.text_mode) if eval_paths else None
     names = metric_names(run.task, run.model, next(iter(train_ds)))
@@ -140,7 +140,7 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps,
           f"({type(strategy).__name__})")
     runner = TaskRunner(strategy, run.task, run.model, optimizer, global_step, train_ds,
                         eval_ds, names, nan_policy=nan_policy, skipped_steps=skipped_steps,
-                        accum_steps=getattr(opts, "grad_accum_steps", 1),
+                        accum_steps=opts.grad_accum_steps,
                         jit_compile=jit_compile)
     checkpoint = tf.train.Checkpoint(model=run.model, optimizer=optimizer,
                                      global_step=global_step, skipped_steps=skipped_steps,
@@ -149,7 +149,16 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps,
         checkpoint, directory, max_to_keep=opts.keep_checkpoints,
         step_counter=global_step, checkpoint_interval=opts.checkpoint_every)
     final, last_step, skipped = {}, [checkpoint_step(opts.model_dir)], [0]
-    terminate, stop_all = [], any_worker(strategy)
+    stop_all = any_worker(strategy)
+
+    def stop_if_terminated(step):
+        """Every worker saves (collectively) and stops if any received SIGTERM."""
+        if stop_all(preemption.requested()):
+            path = manager.save(checkpoint_number=step, check_interval=False) or \
+                manager.latest_checkpoint  # (None: this step is saved already)
+            print(f"SIGTERM{'' if preemption.requested() else ' (to another worker)'}: saved "
+                  f"{path}; run the same command to resume", flush=True)
+            raise Preempted(step)
 
     def on_train(logs):
         step = int(global_step.numpy())
@@ -177,11 +186,7 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps,
                          {"step": step, "time": time.time(), **record})
             print(f"step {step}/{opts.train_steps} | {_format(record)}", flush=True)
         last_step[0] = step
-        if stop_all(bool(terminate)):  # every worker saves (collectively) and stops
-            path = manager.save(checkpoint_number=step, check_interval=False)
-            print(f"SIGTERM{'' if terminate else ' (to another worker)'}: saved {path}; run "
-                  "the same command to resume", flush=True)
-            raise Preempted(step)
+        stop_if_terminated(step)
 
     def on_eval(logs):
         step = int(global_step.numpy())
@@ -190,6 +195,7 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps,
         _append_json(os.path.join(directory, "eval_log.jsonl"),
                      {"step": step, "time": time.time(), **record})
         print(f"eval step {step} | {_format(record)}", flush=True)
+        stop_if_terminated(step)
 
     controller = orbit.Controller(
         strategy=strategy, trainer=runner, evaluator=runner if eval_ds else None,
@@ -210,16 +216,18 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps,
         print(f"already trained to step {start_step} (--train_steps={opts.train_steps}); "
               "nothing to do")
         return final
-    previous_handler = signal.signal(signal.SIGTERM, lambda *_: terminate.append(True))
-    try:
-        if eval_ds is not None:
-            controller.train_and_evaluate(opts.train_steps, opts.eval_steps,
-                                          opts.eval_every or None)
-        else:
-            controller.train(opts.train_steps)
-    except Preempted as stop:
-        return {"preempted": stop.args[0]}
-    finally:
-        signal.signal(signal.SIGTERM, previous_handler)
+    with preemption.sigterm_stops():  # (the job's, when it runs in one)
+        if stop_all(preemption.requested()):  # arrived while the model was being built
+            print(f"SIGTERM: stopped before training step {start_step + 1}; run the same "
+                  "command to resume", flush=True)
+            return {"preempted": start_step}
+        try:
+            if eval_ds is not None:
+                controller.train_and_evaluate(opts.train_steps, opts.eval_steps,
+                                              opts.eval_every or None)
+            else:
+                controller.train(opts.train_steps)
+        except Preempted as stop:
+            return {"preempted": stop.args[0]}
     print(f"checkpoint: {manager.latest_checkpoint}")
     return final

@@ -30,3 +30,16 @@ def accuracy_sum(labels, logits, weights):
     predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
     correct = tf.cast(tf.equal(predictions, tf.cast(labels, tf.int32)), tf.float32)
     return tf.reduce_sum(correct * weights), tf.reduce_sum(weights)
+
+
+def row_nll(labels, logits, weights, byte_lengths=None):
+    """Per-row negative log-likelihood sums and token counts (gathered on the
+    host for corpus perplexity), and with `byte_lengths` (the encoder's
+    `token_byte_lengths()`) the UTF-8 bytes the predicted tokens stand for."""
+    weights = tf.cast(weights, tf.float32)
+    labels = tf.cast(labels, tf.int32)
+    nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, tf.cast(logits, tf.float32))
+    rows = {"nll": tf.reduce_sum(nll * weights, axis=1), "tokens": tf.reduce_sum(weights, axis=1)}
+    if byte_lengths is not None:
+        rows["bytes"] = tf.reduce_sum(tf.gather(byte_lengths, labels) * weights, axis=1)
+    return rows

@@ -33,6 +33,7 @@ class MultiLabel(PooledHeadTask):
     name = "multilabel"
     families = (ENCODER, DECODER, ENCODER_DECODER)
     config_class = MultiLabelConfig
+    may_be_empty = ("label",)  # an empty tag list: no tags
 
     @classmethod
     def prepare(cls, config, rows):
