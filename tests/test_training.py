@@ -14,8 +14,11 @@ from zoo.cli import train as train_cli  # noqa: F401  (defines the zoo-train fla
 from flagrun import train
 
 FLAGS = flags.FLAGS
+# One line per example (the export's tokenization is compared with the pipeline's);
+# packed MLM has its own tests in test_tokenizer_and_masking.py.
 SMALL = ["--model=bert_nano", "--seq_len=64", "--global_batch_size=16",
-         "--steps_per_loop=20", "--learning_rate=2e-3", "--vocab_size=500"]
+         "--steps_per_loop=20", "--learning_rate=2e-3", "--vocab_size=500",
+         "--task_config=packing=false"]
 
 
 def read_log(model_dir, name="train_log.jsonl"):
