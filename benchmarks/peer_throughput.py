@@ -6,8 +6,8 @@ before TensorFlow starts) and prints both, with project/keras-hub ratios:
 
 - project: the TaskRunner/orbit loop zoo-train runs (benchlib.time_ours), fed by
   zoo.data.pipeline.training_dataset (the file read by a Python generator,
-  batches tokenized whole; MLM batches trimmed to their longest row, CLM
-  documents packed with no padding).
+  batches tokenized whole; MLM and CLM documents packed into full rows with
+  no padding, the tasks' default).
 - keras-hub: its task model and preprocessor with `fit` (steps_per_execution 1,
   `compile(jit_compile="auto")`, which Keras resolves to False on a CPU-only
   machine; the run prints what it resolved to). Lines in memory ->

@@ -204,12 +204,15 @@ def _refusal_check(task_name, model, train_data, options):
 
 def _first_bad_line(refused, bad_data, scratch):
     """The first line of `bad_data` whose prefix (lines 1..n, in a copy) is refused."""
-    with open(bad_data, "rb") as handle:
+    from zoo import fileio
+    with fileio.open_file(bad_data, "rb") as handle:  # (gunzipped: the copies are plain)
         lines = handle.readlines()
     os.makedirs(scratch, exist_ok=True)
+    name = fileio.basename(bad_data)
+    name = name[:-3] if fileio.is_gzip(name) else name
 
     def prefix_refused(count):
-        path = os.path.join(scratch, f"{count}-{os.path.basename(bad_data)}")
+        path = os.path.join(scratch, f"{count}-{name}")
         with open(path, "wb") as handle:
             handle.writelines(lines[:count])
         return refused(path)
@@ -230,7 +233,8 @@ def _check_bad_rows(task_name, model, train_data, bad_data, bad_line, workdir, o
     from zoo.data.readers import DataError
     from zoo.train.job import default_options, train_from_flags
     if bad_line is None:
-        _require("," not in bad_data and os.path.isfile(bad_data),
+        from zoo.fileio import isfile
+        _require("," not in bad_data and isfile(bad_data),
                  f"pass bad_line: the kit finds the bad line of one file, not of '{bad_data}'")
         bad_line = _first_bad_line(_refusal_check(task_name, model, train_data, options),
                                    bad_data, os.path.join(workdir, "bad-prefixes"))
@@ -251,8 +255,9 @@ def _check_bad_rows(task_name, model, train_data, bad_data, bad_line, workdir, o
 
 
 def _losses(model_dir):
-    with open(os.path.join(model_dir, "train_log.jsonl"), encoding="utf-8") as handle:
-        return [json.loads(line)["loss"] for line in handle]
+    from zoo.fileio import read_text
+    return [json.loads(line)["loss"]
+            for line in read_text(os.path.join(model_dir, "train_log.jsonl")).splitlines()]
 
 
 def check_task_plugin(task_name, train_data, workdir, task_config="", bad_data=None,

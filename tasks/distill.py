@@ -20,7 +20,6 @@ Example:
     zoo-train ... --task_config=teacher=runs/sst2_mini,teacher_logits=runs/sst2_mini/logits.tfrecord
 """
 import dataclasses
-import os
 
 import tensorflow as tf
 
@@ -29,6 +28,7 @@ from tasks.classification import Classification, ClassificationConfig
 from tasks.teacher_logits import (TeacherLogitsTable, check_rows_covered, read_teacher_logits,
                                    row_keys, write_teacher_logits)
 from zoo.data.readers import DataError
+from zoo.fileio import absolute, exists
 from zoo.train.losses import sparse_cross_entropy_sum
 
 
@@ -61,7 +61,7 @@ def teacher_checkpoint(model_dir):
     checkpoint = tf.train.latest_checkpoint(model_dir)
     if not checkpoint:
         raise FileNotFoundError(f"teacher '{model_dir}' has no checkpoint; train it first")
-    return os.path.abspath(checkpoint)
+    return absolute(checkpoint)
 
 
 def load_teacher(model_dir):
@@ -116,7 +116,7 @@ class Distill(Classification):
     def _precompute(config, rows, labels):
         """Checks that the teacher_logits file covers every training row, or writes it."""
         path, checkpoint = config.teacher_logits, teacher_checkpoint(config.teacher)
-        if os.path.exists(path):
+        if exists(path):
             keys, _ = read_teacher_logits(path, checkpoint, labels)
             check_rows_covered(path, keys, rows)
             print(f"teacher logits: {len(keys)} texts read from {path}")
@@ -135,7 +135,7 @@ class Distill(Classification):
     def example_stream(self, examples):
         self.teacher()
         path = self.config.teacher_logits
-        if path and self._precomputed is None and os.path.exists(path):
+        if path and self._precomputed is None and exists(path):
             self._precomputed = TeacherLogitsTable(*read_teacher_logits(
                 path, teacher_checkpoint(self.config.teacher), self.config.labels))
         return examples

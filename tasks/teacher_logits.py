@@ -18,13 +18,12 @@ Example:
     >>> index, logits = table.lookup(row_keys({"text": tf.constant(["a fine film"])}))
 """
 import functools
-import os
 
 import numpy as np
 import tensorflow as tf
 
 from zoo.data.readers import DataError
-from zoo.fileio import atomic_path
+from zoo.fileio import atomic_path, getmtime_ns
 
 PAIR_SEPARATOR = "\x1f"
 
@@ -78,7 +77,7 @@ def read_teacher_logits(path, checkpoint, labels):
     """(keys, logits [n, classes]) from `path`; fails if it was computed from
     another teacher checkpoint or label set. A run reads the file once (its data
     check and its input pipeline share the result) unless the file changes."""
-    return _read(path, os.stat(path).st_mtime_ns, checkpoint, labels)
+    return _read(path, getmtime_ns(path), checkpoint, labels)
 
 
 @functools.lru_cache(maxsize=2)

@@ -145,8 +145,9 @@ def init_checkpoint_that_is_no_run(d, _):
     source = str(d / "empty_dir")
     os.makedirs(source)
     return (train(d, init_checkpoint=source), FileNotFoundError,
-            f"--init_checkpoint '{source}' is neither a model_dir or checkpoint of zoo-train "
-            f"nor a keras-hub preset directory (no config.json in '{source}')")
+            f"--init_checkpoint '{source}' is neither a model_dir or checkpoint of zoo-train, "
+            f"a keras-hub preset directory nor a Hugging Face directory (no config.json in "
+            f"'{source}')")
 
 
 # -- model_dir, export, output directories -------------------------------------------

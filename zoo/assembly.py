@@ -13,6 +13,7 @@ import os
 from plugins import MODELS, TASKS
 from zoo.data.encoders import load_encoder
 from zoo.data.tokenizer import TextEncoder
+from zoo.train.lora import run_adapters
 
 
 @dataclasses.dataclass
@@ -48,9 +49,11 @@ def with_decoding(task_config, decoding):
     return apply_overrides(task_config, decoding)
 
 
-def assemble(config, model_dir, decoding=""):
+def assemble(config, model_dir, decoding="", adapters=True):
     """Creates encoder, task and model (call inside `strategy.scope()` to train);
-    `decoding` overrides the decoding options of generative tasks."""
+    `decoding` overrides the decoding options of generative tasks. The LoRA
+    adapters of a run (config.training) are added unless `adapters` is False
+    (training adds them itself, after --init_checkpoint's weights are copied in)."""
     spec = MODELS.get(config.model)
     encoder = load_encoder(config.tokenizer, os.path.join(model_dir, config.vocab_file),
                            config.seq_len, config.lowercase, config.family)
@@ -59,4 +62,6 @@ def assemble(config, model_dir, decoding=""):
     model_config = type(spec.config)(**config.model_config)
     backbone = spec.builder(model_config)
     model = task.build_model(backbone)
+    if adapters:
+        run_adapters(backbone, config.training)
     return AssembledRun(encoder, task, backbone, model)

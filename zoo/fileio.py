@@ -1,19 +1,300 @@
-"""Atomic file and directory writes: write to a temporary name, then rename.
+"""File system access for the whole zoo, local or remote, and atomic writes.
 
-A reader (or TF Serving polling an export base directory) never sees a
-partial file or directory.
+Every file the zoo reads or writes (model_dir, export_dir, data, vocab, logs,
+report, config.json) goes through this module. A path with a scheme
+(`gs://`, `s3://`, `hdfs://`, `ram://`, ...) goes through `tf.io.gfile`; a
+local path goes through the operating system exactly as it always has (same
+errors, same atomic `os.replace`, `fsync`). Never hand a URL to `os.path`
+functions that resolve it (`abspath`, `normpath`, `realpath`): they turn
+`gs://b/run` into `gs:/b/run`, a local folder.
+
+Atomic writes: write to a temporary name beside the target, then rename. On a
+local disk (and on HDFS) renaming a file or a directory is atomic. On object
+stores (gs://, s3://; ram:// in the tests) a file rename is a copy then a
+delete, so readers still see either the old or the new object, but a
+*directory* rename copies file by file: `atomic_directory` there copies
+every file and `saved_model.pb` last, so TF Serving (which loads a version
+once its `saved_model.pb` exists) never loads a partial version, but other
+readers may see a partly copied directory while the copy runs.
 
 Example:
     >>> atomic_write_text("run/config.json", "{}")
     >>> with atomic_path("cache.tfrecord") as tmp:
     ...     write_records(tmp)                   # appears as cache.tfrecord at the end
-    >>> with atomic_directory("exports/3") as tmp:
+    >>> with atomic_directory("gs://bucket/exports/3") as tmp:
     ...     tf.saved_model.save(module, tmp)      # appears as exports/3 at the end
+    >>> with open_file("gs://bucket/data/train.txt.gz", "rb") as handle:  # gunzips
+    ...     first = next(iter(handle))
 """
 import contextlib
+import errno
+import glob as _glob
+import gzip
+import io
 import os
 import shutil
 import tempfile
+import uuid
+
+#: Written last when a directory is copied file by file (see the module doc).
+_LAST_FILES = ("saved_model.pb",)
+
+
+#: Schemes whose file systems tensorflow-io registers (when it is installed).
+TENSORFLOW_IO_SCHEMES = ("s3", "hdfs", "viewfs", "har", "az", "http", "https")
+_tried_tensorflow_io = []
+
+
+def is_remote(path):
+    """Whether `path` names a file system other than the local one (has a scheme
+    such as gs://, s3://, hdfs://, ram://). For schemes that tensorflow-io
+    provides, it is imported (once) so that TensorFlow's ops can open them too."""
+    remote = "://" in str(path) and not str(path).startswith("file://")
+    if remote and not _tried_tensorflow_io and \
+            str(path).split("://", 1)[0].lower() in TENSORFLOW_IO_SCHEMES:
+        _tried_tensorflow_io.append(True)
+        try:
+            import tensorflow_io  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+        except ImportError:
+            pass  # gfile then fails naming the unimplemented scheme
+    return remote
+
+
+def _local(path):
+    path = str(path)
+    return path[len("file://"):] if path.startswith("file://") else path
+
+
+def _gfile():
+    import tensorflow as tf
+    return tf.io.gfile
+
+
+def _not_found(error):
+    import tensorflow as tf
+    return isinstance(error, tf.errors.NotFoundError)
+
+
+def join(path, *parts):
+    return os.path.join(path, *parts)
+
+
+def basename(path):
+    return os.path.basename(str(path).rstrip("/"))
+
+
+def dirname(path):
+    """The parent directory (for a local path, of its absolute form)."""
+    if is_remote(path):
+        return os.path.dirname(str(path).rstrip("/"))
+    return os.path.dirname(os.path.abspath(_local(path)))
+
+
+def absolute(path):
+    """`path` made absolute when it is local; a URL as it is."""
+    return path if is_remote(path) else os.path.abspath(_local(path))
+
+
+def normalize(path):
+    """`path` normalised for comparison (a URL keeps its `//`)."""
+    return path.rstrip("/") if is_remote(path) else os.path.normpath(_local(path))
+
+
+def exists(path):
+    return _gfile().exists(path) if is_remote(path) else os.path.exists(_local(path))
+
+
+def isdir(path):
+    return _gfile().isdir(path) if is_remote(path) else os.path.isdir(_local(path))
+
+
+def isfile(path):
+    if is_remote(path):
+        return _gfile().exists(path) and not _gfile().isdir(path)
+    return os.path.isfile(_local(path))
+
+
+def readable(path):
+    """Whether `path` is a file this process can read."""
+    if is_remote(path):
+        return isfile(path)
+    return os.access(_local(path), os.R_OK)
+
+
+def listdir(path):
+    """Names in a directory ([] when it does not exist)."""
+    if is_remote(path):
+        return [n.rstrip("/") for n in _gfile().listdir(path)] if _gfile().isdir(path) else []
+    return os.listdir(_local(path)) if os.path.isdir(_local(path)) else []
+
+
+def makedirs(path):
+    if is_remote(path):
+        _gfile().makedirs(path)
+    else:
+        os.makedirs(_local(path), exist_ok=True)
+
+
+def has_magic(pattern):
+    return _glob.has_magic(pattern)
+
+
+def glob(pattern):
+    """Sorted paths matching a glob pattern (`~` expanded for local paths)."""
+    if is_remote(pattern):
+        return sorted(_gfile().glob(pattern))
+    return sorted(_glob.glob(os.path.expanduser(_local(pattern))))
+
+
+def remove(path):
+    """Removes a file; a missing file is no error."""
+    if is_remote(path):
+        try:
+            _gfile().remove(path)
+        except Exception as error:  # pylint: disable=broad-except
+            if not _not_found(error):
+                raise
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(_local(path))
+
+
+def rmtree(path):
+    """Removes a directory and everything in it; a missing one is no error."""
+    if is_remote(path):
+        gfile = _gfile()
+        if not gfile.exists(path):
+            return
+        try:
+            gfile.rmtree(path)
+        except Exception as error:  # pylint: disable=broad-except
+            if not _not_found(error):
+                raise
+            # (ram:// fails on directories that exist only as the prefix of their
+            # files): files first, then the directories, deepest first.
+            for root, dirs, names in list(_walk(path, topdown=False)):
+                for name in names + dirs:
+                    remove(join(root, name))
+            remove(path)
+    else:
+        shutil.rmtree(_local(path), ignore_errors=True)
+
+
+def getmtime_ns(path):
+    if is_remote(path):
+        return _gfile().stat(path).mtime_nsec
+    return os.stat(_local(path)).st_mtime_ns
+
+
+def directory_bytes(path):
+    """Total size of the files under a directory."""
+    if is_remote(path):
+        gfile = _gfile()
+        return sum(gfile.stat(join(root, name)).length
+                   for root, _, names in _walk(path) for name in names)
+    return sum(os.path.getsize(os.path.join(root, name))
+               for root, _, names in os.walk(_local(path)) for name in names)
+
+
+def same_file(a, b):
+    """Whether two existing paths are the same file."""
+    if is_remote(a) or is_remote(b):
+        return is_remote(a) and is_remote(b) and normalize(a) == normalize(b) and exists(a)
+    return os.path.exists(_local(a)) and os.path.exists(_local(b)) and \
+        os.path.samefile(_local(a), _local(b))
+
+
+def is_gzip(path):
+    return str(path).lower().endswith(".gz")
+
+
+def open_file(path, mode="r", encoding="utf-8", newline=None, decompress=True):
+    """Opens a file for reading or writing (`r`, `rb`, `w`, `wb`, `a`); text modes
+    are UTF-8. A `.gz` file read with `decompress` is gunzipped on the fly."""
+    gunzip = decompress and is_gzip(path) and "r" in mode
+    if not is_remote(path) and not gunzip:
+        if "b" in mode:
+            return open(_local(path), mode)  # pylint: disable=consider-using-with
+        return open(_local(path), mode, encoding=encoding, newline=newline)  # pylint: disable=consider-using-with
+    binary = mode.replace("b", "") + "b"
+    if is_remote(path) and "r" in mode and not _gfile().exists(path):
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
+    handle = _gfile().GFile(path, binary) if is_remote(path) else open(_local(path), binary)  # pylint: disable=consider-using-with
+    if gunzip:
+        handle = _gunzipped(handle)
+    elif is_remote(path):
+        raw = _Raw(handle)
+        handle = io.BufferedReader(raw) if "r" in mode else io.BufferedWriter(raw)
+    if "b" in mode:
+        return handle
+    return io.TextIOWrapper(handle, encoding=encoding, newline=newline)
+
+
+def _gunzipped(handle):
+    """A GzipFile reading `handle`, which it closes when it is closed."""
+    stream = gzip.GzipFile(fileobj=handle, mode="rb")
+    stream.myfileobj = handle  # (GzipFile closes only the file objects it opened)
+    return stream
+
+
+class _Raw(io.RawIOBase):
+    """A GFile as a raw binary stream (for io.Buffered*, io.TextIOWrapper)."""
+
+    def __init__(self, handle):
+        super().__init__()
+        self._handle = handle
+
+    def readable(self):
+        return True
+
+    def writable(self):
+        return True
+
+    def readinto(self, buffer):
+        data = self._handle.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def write(self, data):
+        self._handle.write(bytes(data))
+        return len(data)
+
+    def close(self):
+        if not self.closed:
+            self._handle.close()
+        super().close()
+
+
+def read_text(path):
+    with open_file(path) as handle:
+        return handle.read()
+
+
+def read_bytes(path):
+    with open_file(path, "rb", decompress=False) as handle:
+        return handle.read()
+
+
+def append_text(path, text):
+    """Appends `text` to a file (a log line), creating it if needed. Remote file
+    systems without append (object stores) get the file rewritten whole."""
+    if not is_remote(path):
+        with open(_local(path), "a", encoding="utf-8") as handle:
+            handle.write(text)
+        return
+    try:
+        with _gfile().GFile(path, "a") as handle:
+            handle.write(text)
+    except Exception as error:  # pylint: disable=broad-except
+        import tensorflow as tf
+        if not isinstance(error, tf.errors.UnimplementedError):
+            raise
+        before = read_text(path) if exists(path) else ""
+        atomic_write_text(path, before + text)
+
+
+def _temp_name(path):
+    return join(dirname(path), f".{basename(path)}.tmp-{uuid.uuid4().hex[:12]}")
 
 
 @contextlib.contextmanager
@@ -21,6 +302,17 @@ def atomic_path(path):
     """A temporary file name beside `path` (for writers that take a name, e.g.
     `tf.io.TFRecordWriter`), renamed to `path` when the block ends without
     error; on error the temporary file is removed."""
+    if is_remote(path):
+        makedirs(dirname(path))
+        tmp = _temp_name(path)
+        try:
+            yield tmp
+            _gfile().rename(tmp, path, overwrite=True)
+        except BaseException:
+            remove(tmp)
+            raise
+        return
+    path = _local(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.tmp-")
@@ -37,8 +329,22 @@ def atomic_path(path):
 @contextlib.contextmanager
 def atomic_open(path, newline=None):
     """A text file (UTF-8) written under a temporary name and renamed when the
-    block ends without error; on error the temporary file is removed."""
+    block ends without error; on error the temporary file is removed. A `.gz`
+    name is written gzipped."""
     with atomic_path(path) as tmp:
+        if is_gzip(path):
+            with open_file(tmp, "wb") as raw:
+                with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as zipped, \
+                        io.TextIOWrapper(zipped, encoding="utf-8", newline=newline) as handle:
+                    yield handle
+                if not is_remote(path):
+                    raw.flush()
+                    os.fsync(raw.fileno())
+            return
+        if is_remote(path):
+            with open_file(tmp, "w", newline=newline) as handle:
+                yield handle
+            return
         with open(tmp, "w", encoding="utf-8", newline=newline) as handle:
             yield handle
             handle.flush()
@@ -50,13 +356,33 @@ def atomic_write_text(path, text):
         handle.write(text)
 
 
+def atomic_write_bytes(path, data):
+    with atomic_path(path) as tmp:
+        with open_file(tmp, "wb") as handle:
+            handle.write(data)
+            if not is_remote(path):
+                handle.flush()
+                os.fsync(handle.fileno())
+
+
 @contextlib.contextmanager
 def atomic_directory(path):
-    """Yields a temporary sibling directory that is renamed to `path` on success."""
-    parent = os.path.dirname(os.path.abspath(path))
+    """Yields a temporary sibling directory that is renamed to `path` on success
+    (on an object store: copied file by file, `saved_model.pb` last, then removed;
+    see the module doc)."""
+    parent = dirname(path)
     check_writable_dir(parent, "directory")
-    if os.path.exists(path):
+    if exists(path):
         raise FileExistsError(f"'{path}' already exists; refusing to overwrite it")
+    if is_remote(path):
+        tmp = _temp_name(path)
+        makedirs(tmp)
+        try:
+            yield tmp
+            _copy_tree(tmp, path)
+        finally:
+            rmtree(tmp)
+        return
     tmp = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(path)}.tmp-")
     try:
         yield tmp
@@ -66,8 +392,54 @@ def atomic_directory(path):
         raise
 
 
+def _walk(path, topdown=True):
+    """tf.io.gfile.walk without the entries that do not exist (ram:// lists
+    `assets.extra` as a file `.extra` of `assets` too)."""
+    gfile = _gfile()
+    for root, dirs, names in gfile.walk(path, topdown=topdown):
+        yield root, dirs, [n for n in names if gfile.exists(join(root, n))]
+
+
+def _copy_tree(source, target):
+    """Copies a remote directory tree file by file (the `_LAST_FILES` last)."""
+    gfile = _gfile()
+    files, last = [], []
+    for root, _, names in _walk(source):
+        relative = root[len(source):].lstrip("/")
+        gfile.makedirs(join(target, relative) if relative else target)
+        for name in names:
+            pair = (join(root, name), join(target, relative, name) if relative
+                    else join(target, name))
+            (last if not relative and name in _LAST_FILES else files).append(pair)
+    for src, dst in files + last:
+        gfile.copy(src, dst, overwrite=True)
+
+
+@contextlib.contextmanager
+def temp_directory(parent, prefix):
+    """A temporary directory under `parent` (local or remote), removed at the end."""
+    if not is_remote(parent):
+        with tempfile.TemporaryDirectory(dir=_local(parent), prefix=prefix) as tmp:
+            yield tmp
+        return
+    tmp = join(parent, f"{prefix}{uuid.uuid4().hex[:12]}")
+    makedirs(tmp)
+    try:
+        yield tmp
+    finally:
+        rmtree(tmp)
+
+
 def check_writable_dir(path, what):
     """Creates `path` if needed and fails clearly when it cannot be written."""
+    if is_remote(path):
+        try:
+            makedirs(path)
+        except Exception as error:  # pylint: disable=broad-except
+            message = getattr(error, "message", str(error))
+            raise PermissionError(f"cannot create {what} '{path}': {message}") from None
+        return
+    path = _local(path)
     try:
         os.makedirs(path, exist_ok=True)
     except OSError as error:
@@ -78,6 +450,15 @@ def check_writable_dir(path, what):
 
 def atomic_copy(source, path):
     """Copies a file to `path` through a temporary name (e.g. a tokenizer model)."""
+    if is_remote(source) or is_remote(path):
+        with atomic_path(path) as tmp:
+            if is_remote(tmp):
+                _gfile().copy(source, tmp, overwrite=True)
+            else:
+                with open(tmp, "wb") as handle:
+                    handle.write(read_bytes(source))
+        return
+    source, path = _local(source), _local(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.tmp-")

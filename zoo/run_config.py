@@ -14,6 +14,7 @@ import dataclasses
 import json
 import os
 
+from zoo import fileio
 from zoo.fileio import atomic_write_text
 
 CONFIG_FILE = "config.json"
@@ -49,10 +50,10 @@ def save_run_config(config, model_dir):
 
 def load_run_config(model_dir):
     path = os.path.join(model_dir, CONFIG_FILE)
-    if not os.path.exists(path):
+    if not fileio.exists(path):
         raise FileNotFoundError(f"'{model_dir}' has no {CONFIG_FILE}: it is not a model_dir "
                                 "written by zoo-train")
-    with open(path, encoding="utf-8") as handle:
+    with fileio.open_file(path) as handle:
         raw = json.load(handle)
     known = {f.name for f in dataclasses.fields(RunConfig)}
     config = RunConfig(**{k: v for k, v in raw.items() if k in known})

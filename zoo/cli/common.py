@@ -19,6 +19,10 @@ flags.DEFINE_string("eval_data", "", "Comma list / globs of evaluation files (zo
                     "metrics before and after --quantize).")
 flags.DEFINE_enum("text_mode", "line", ["line", "paragraph"],
                   "Plain text: one document per line, or blank-line separated paragraphs.")
+flags.DEFINE_string("columns", "", "Columns of .tsv/.csv/.jsonl (or features of .tfrecord) "
+                    "that hold the task's fields, as field=column,..., e.g. GLUE MRPC's "
+                    "'text=#1 String,text_b=#2 String,label=Quality'; empty: each field "
+                    "from the column of its own name (or an alias such as sentence).")
 flags.DEFINE_integer("vocab_size", 8000, "Size of a vocab trained from the data.")
 flags.DEFINE_boolean("lowercase", True, "Lowercase and strip accents before WordPiece.")
 flags.DEFINE_list("plugins", [], "Extra modules that register models or tasks (pkg.module).")

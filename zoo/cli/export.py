@@ -7,7 +7,8 @@ from absl import flags
 
 from zoo.cli import common
 
-common.declare_shared_flags(__name__, "model_dir", "export_dir", "eval_data", "plugins")
+common.declare_shared_flags(__name__, "model_dir", "export_dir", "eval_data", "columns",
+                            "plugins")
 flags.DEFINE_string("checkpoint", "", "Checkpoint to export; empty: the latest in --model_dir.")
 flags.DEFINE_string("decoding", "", "Decoding options of generative tasks baked into the "
                     "export, e.g. sampler=top_p,top_p=0.9,temperature=0.8 or "
@@ -30,15 +31,21 @@ def main(argv):
     common.load_plugins_reporting()
     export_dir = FLAGS.export_dir or os.path.join(FLAGS.model_dir, "export")
     eval_paths = []
+    columns = FLAGS.columns or config.training.get("columns", "")  # (default: the run's)
     if FLAGS.eval_data:
         from zoo.data.files import expand_paths
-        from zoo.data.readers import aligned_sources, check_readable
+        from zoo.data.readers import aligned_sources, check_columns, check_readable
+        try:
+            check_columns(columns, config.data_fields)
+        except ValueError as error:
+            raise common.UsageError(str(error)) from None
         eval_paths = aligned_sources(expand_paths(FLAGS.eval_data), config.data_fields)
-        check_readable(eval_paths, config.data_fields, config.text_mode)
+        check_readable(eval_paths, config.data_fields, config.text_mode, columns)
     from zoo.serve.quantize import QuantizeError
     try:
         path = export_model(FLAGS.model_dir, export_dir, FLAGS.checkpoint or None,
-                            FLAGS.decoding, FLAGS.quantize, eval_paths, FLAGS.eval_batch_size)
+                            FLAGS.decoding, FLAGS.quantize, eval_paths, FLAGS.eval_batch_size,
+                            columns)
     except QuantizeError as error:
         raise common.UsageError(f"{error}; nothing was exported") from error
     print(f"export: {path}")
@@ -50,10 +57,10 @@ def print_report(path):
     eval metrics before and after quantization, from the export's zoo.json."""
     import json
 
+    from zoo.fileio import read_text
     from zoo.serve.export import METADATA_FILE
     from zoo.serve.quantize import directory_bytes
-    with open(f"{path}/assets.extra/{METADATA_FILE}", encoding="utf-8") as handle:
-        metadata = json.load(handle)
+    metadata = json.loads(read_text(f"{path}/assets.extra/{METADATA_FILE}"))
     mode = metadata.get("quantize") or "float"
     size = directory_bytes(path)
     if "float_bytes" in metadata:

@@ -53,8 +53,8 @@ def _signature_from_export(export_dir, name):
         raise common.UsageError(f"'{path}' has no signature '{name}'; it has: "
                                 f"{', '.join(sorted(loaded.signatures))}")
     signature = loaded.signatures[name]
-    with open(f"{path}/assets.extra/{METADATA_FILE}", encoding="utf-8") as handle:
-        task = json.load(handle)["task"]
+    from zoo.fileio import read_text
+    task = json.loads(read_text(f"{path}/assets.extra/{METADATA_FILE}"))["task"]
     return signature, sorted(signature.structured_input_signature[1]), task
 
 

@@ -14,7 +14,7 @@ from absl import flags
 
 from zoo.cli import common
 
-common.declare_shared_flags(__name__, "train_data", "text_mode")
+common.declare_shared_flags(__name__, "train_data", "text_mode", "columns")
 # zoo-vocab defines --output and --fields too; allow_override lets both apps
 # load in one process (tests), whichever is imported first.
 flags.DEFINE_string("output", "", "Cleaned file to write (atomically), in the inputs' format; "
@@ -35,7 +35,12 @@ flags.DEFINE_integer("max_words", 0, "Drop rows with more words; 0: no limit.")
 
 
 def config_from_flags(FLAGS):
+    from zoo.data.readers import check_columns
     from zoo.prep.clean import PrepConfig
+    try:
+        check_columns(FLAGS.columns, tuple(FLAGS.fields))
+    except ValueError as error:
+        raise common.UsageError(f"{error} (--fields)") from None
     if not 0 <= FLAGS.validation_fraction < 1:
         raise common.UsageError(f"--validation_fraction={FLAGS.validation_fraction} is not in [0, 1)")
     if not 0 <= FLAGS.near_dup_threshold <= 1:
@@ -49,12 +54,13 @@ def config_from_flags(FLAGS):
                       normalize=FLAGS.normalize, min_chars=FLAGS.min_chars,
                       max_chars=FLAGS.max_chars, min_words=FLAGS.min_words,
                       max_words=FLAGS.max_words, near_dup_threshold=FLAGS.near_dup_threshold,
-                      validation_fraction=FLAGS.validation_fraction)
+                      validation_fraction=FLAGS.validation_fraction, columns=FLAGS.columns)
 
 
 def main(argv):
     from zoo.data.files import expand_paths
     from zoo.data.readers import file_format
+    from zoo.fileio import same_file
     from zoo.prep.clean import format_report, prepare
     FLAGS = flags.FLAGS
     if len(argv) > 1:
@@ -71,7 +77,7 @@ def main(argv):
                                     f"{fmt}: zoo-prep writes the inputs' own text format "
                                     "(txt, jsonl, tsv or csv)")
         for out in (FLAGS.output, validation):
-            if os.path.exists(out) and os.path.samefile(path, out):
+            if same_file(path, out):
                 raise common.UsageError(f"'{out}' is also an input; write the cleaned copy elsewhere")
     report = prepare(paths, FLAGS.output, config, validation)
     print(format_report(report))

@@ -10,7 +10,7 @@ from absl import flags
 from zoo.cli import common
 
 common.declare_shared_flags(__name__, "model_dir", "export_dir", "train_data", "eval_data",
-                            "text_mode", "vocab_size", "lowercase", "plugins")
+                            "text_mode", "columns", "vocab_size", "lowercase", "plugins")
 flags.DEFINE_enum("mode", "train", ["train", "eval"], "train (and evaluate on --eval_data), "
                   "or only evaluate the latest checkpoint of --model_dir on --eval_data.")
 flags.DEFINE_string("model", "bert_tiny", "Registered model name (see zoo-list).")
@@ -18,18 +18,30 @@ flags.DEFINE_string("task", "mlm", "Registered task name (see zoo-list).")
 flags.DEFINE_string("model_overrides", "", "Preset fields to change, e.g. num_layers=6,dropout=0.")
 flags.DEFINE_string("task_config", "", "Task options, e.g. mask_rate=0.2.")
 flags.DEFINE_string("tokenizer", "auto", "wordpiece, sentencepiece_unigram, sentencepiece_bpe, "
-                    "char or byte; auto: that of --init_checkpoint, else wordpiece for "
+                    "char, byte or byte_bpe (GPT-2's, from --vocab=bpe.json or a Hugging Face "
+                    "--init_checkpoint); auto: that of --init_checkpoint, else wordpiece for "
                     "encoders, sentencepiece_bpe for decoders, sentencepiece_unigram for "
                     "encoder-decoders.")
 flags.DEFINE_string("vocab", "", "Tokenizer file (vocab.txt, spm.model, chars.json); empty: "
                     "train one from --train_data.")
 flags.DEFINE_string("init_checkpoint", "", "Backbone weights from a pretraining model_dir, "
-                    "checkpoint or keras-hub preset dir (only when --model_dir has no checkpoint).")
+                    "checkpoint, keras-hub preset dir or Hugging Face dir (BERT, GPT-2, T5: "
+                    "config.json, model.safetensors, tokenizer files; it gives the sizes and "
+                    "the tokenizer) (only when --model_dir has no checkpoint).")
 flags.DEFINE_boolean("allow_partial_restore", False, "Train even if some backbone weights "
                      "do not match --init_checkpoint.")
 flags.DEFINE_string("freeze", "", "Parts not trained: embeddings, layers:A-B, backbone (comma list).")
 flags.DEFINE_float("layer_lr_decay", 1.0, "Per-layer learning-rate decay in (0, 1]: the top layer "
                    "gets lr*d, layer 0 lr*d^L, the embeddings lr*d^(L+1); 1: off. BERT and GPT.")
+flags.DEFINE_integer("lora_rank", 0, "LoRA: train rank-R adapters (W + A@B*alpha/R) on "
+                     "--lora_targets and the task head; the rest of the backbone is frozen. "
+                     "zoo-export merges them into the weights. 0: off.")
+flags.DEFINE_float("lora_alpha", 0.0, "LoRA scale numerator: adapters are scaled by "
+                   "alpha/--lora_rank; 0: the rank (scale 1, Keras's default).")
+flags.DEFINE_string("lora_targets", "attention", "Layers LoRA adapts (comma list): attention "
+                    "(query and value projections), all (every Dense/EinsumDense of the "
+                    "backbone), or fnmatch patterns on layer paths or names "
+                    "('transformer_layer_1/*', 'key').")
 flags.DEFINE_integer("train_steps", 300, "Total optimizer steps (resume continues up to this).")
 flags.DEFINE_integer("global_batch_size", 32, "Examples per step over all replicas.")
 flags.DEFINE_integer("seq_len", 128, "Tokens per example, [CLS] and [SEP] included.")

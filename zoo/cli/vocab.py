@@ -8,7 +8,8 @@ from absl import flags
 
 from zoo.cli import common
 
-common.declare_shared_flags(__name__, "train_data", "text_mode", "vocab_size", "lowercase")
+common.declare_shared_flags(__name__, "train_data", "text_mode", "columns", "vocab_size",
+                            "lowercase")
 flags.DEFINE_string("output", "vocab.txt", "Vocab file to write (atomically).")
 flags.DEFINE_enum("type", "wordpiece", ["wordpiece", "sentencepiece_unigram",
                                         "sentencepiece_bpe", "char"], "What to train.")
@@ -17,7 +18,7 @@ flags.DEFINE_list("fields", ["text"], "Text fields of .tsv/.csv/.jsonl files to 
 
 def main(argv):
     from zoo.data.files import expand_paths
-    from zoo.data.readers import check_readable, read_examples
+    from zoo.data.readers import check_columns, check_readable, read_examples
     from zoo.data.encoders import texts_of, train_tokenizer
     FLAGS = flags.FLAGS
     if not FLAGS.train_data:
@@ -26,8 +27,12 @@ def main(argv):
         raise common.UsageError(f"--vocab_size={FLAGS.vocab_size} is too small")
     paths = expand_paths(FLAGS.train_data)
     fields = tuple(FLAGS.fields)
-    check_readable(paths, fields, FLAGS.text_mode)
-    examples = read_examples(paths, fields, FLAGS.text_mode)
+    try:
+        check_columns(FLAGS.columns, fields)
+    except ValueError as error:
+        raise common.UsageError(f"{error} (--fields)") from None
+    check_readable(paths, fields, FLAGS.text_mode, FLAGS.columns)
+    examples = read_examples(paths, fields, FLAGS.text_mode, FLAGS.columns)
     texts = texts_of(examples, fields)
     size = train_tokenizer(FLAGS.type, texts, FLAGS.vocab_size, FLAGS.output, FLAGS.lowercase)
     print(f"{FLAGS.type} vocab: {size} tokens from {len(paths)} file(s) -> {FLAGS.output}")

@@ -17,6 +17,7 @@ import json
 import tensorflow as tf
 
 from zoo.data.tokenizer import SPECIAL_TOKENS, TextEncoder
+from zoo import fileio
 from zoo.fileio import atomic_write_text
 
 
@@ -36,7 +37,7 @@ def train_char_vocab(texts, vocab_size, path, extra_tokens=()):
 
 
 def read_char_vocab(path):
-    with open(path, encoding="utf-8") as handle:
+    with fileio.open_file(path) as handle:
         try:
             tokens = json.load(handle)["tokens"]
         except (ValueError, KeyError, TypeError):

@@ -7,6 +7,7 @@
 | sentencepiece_bpe       | spm.model         | sentencepiece (BPE)           |
 | char                    | chars.json        | character counts              |
 | byte                    | (none)            | nothing: 256 byte ids         |
+| byte_bpe                | bpe.json          | not trained: GPT-2's files    |
 
 `auto` picks WordPiece for encoders, BPE for decoders and unigram for
 encoder-decoders. Runs of the encoder-decoder family get 100 sentinel
@@ -19,9 +20,11 @@ Example:
 from plugins.task import DECODER, ENCODER, ENCODER_DECODER
 from zoo.data.tokenizer import NUM_SENTINELS, sentinel_token
 
-TOKENIZERS = ("wordpiece", "sentencepiece_unigram", "sentencepiece_bpe", "char", "byte")
+TOKENIZERS = ("wordpiece", "sentencepiece_unigram", "sentencepiece_bpe", "char", "byte",
+              "byte_bpe")
 VOCAB_FILES = {"wordpiece": "vocab.txt", "sentencepiece_unigram": "spm.model",
-               "sentencepiece_bpe": "spm.model", "char": "chars.json", "byte": ""}
+               "sentencepiece_bpe": "spm.model", "char": "chars.json", "byte": "",
+               "byte_bpe": "bpe.json"}
 DEFAULT_TOKENIZERS = {ENCODER: "wordpiece", DECODER: "sentencepiece_bpe",
                       ENCODER_DECODER: "sentencepiece_unigram"}
 
@@ -54,6 +57,9 @@ def load_encoder(kind, vocab_path, seq_len, lowercase=True, family=ENCODER, trim
     if kind == "byte":
         from zoo.data.chars import ByteEncoder
         return ByteEncoder(seq_len, trim_padding, extra_tokens(family))
+    if kind == "byte_bpe":
+        from zoo.data.bpe import ByteBpeEncoder
+        return ByteBpeEncoder(vocab_path, seq_len, trim_padding)
     raise ValueError(f"unknown tokenizer '{kind}'; choose from {', '.join(TOKENIZERS)}")
 
 
@@ -72,7 +78,9 @@ def train_tokenizer(kind, texts, vocab_size, path, lowercase=True, family=ENCODE
     if kind == "char":
         from zoo.data.chars import train_char_vocab
         return len(train_char_vocab(strings, vocab_size, path, extra))
-    raise ValueError(f"tokenizer '{kind}' is not trained from data")
+    raise ValueError(f"tokenizer '{kind}' is not trained from data"
+                     + ("; give --vocab=bpe.json or a GPT-2 --init_checkpoint"
+                        if kind == "byte_bpe" else ""))
 
 
 def texts_of(examples, fields):

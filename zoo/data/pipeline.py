@@ -26,16 +26,17 @@ def _preprocessed(batches, task, seed, start_batch=0):
 
 
 def training_dataset(paths, task, global_batch_size, seed=0, text_mode="line",
-                     shuffle_buffer=10000, start_batch=0, batching="plain"):
+                     shuffle_buffer=10000, start_batch=0, batching="plain", columns=None):
     """Endless, shuffled stream of full global batches, from batch `start_batch`
     on (a resumed run skips the raw batches it already trained on, so it sees
     the same data and masks as an uninterrupted run). `batching="bucket"`
-    groups examples of similar length into a batch (`zoo.data.bucketing`)."""
+    groups examples of similar length into a batch (`zoo.data.bucketing`);
+    `columns` ({field: column} or `--columns`) as in `zoo.data.readers.iter_rows`."""
     if batching not in BATCHINGS:
         raise ValueError(f"batching must be one of {', '.join(BATCHINGS)}, got '{batching}'")
     if batching == "bucket":
         check_bucketing(type(task), task.config)
-    examples = read_examples(paths, task.data_fields, text_mode)
+    examples = read_examples(paths, task.data_fields, text_mode, columns)
     examples = (_shuffled_epochs(examples, shuffle_buffer, seed) if shuffle_buffer > 1
                 else examples.repeat())
     stream = task.example_stream(examples)
@@ -65,7 +66,8 @@ def _shuffled_epochs(examples, block_size, seed):
     return tf.data.Dataset.counter().flat_map(epoch)
 
 
-def evaluation_dataset(paths, task, global_batch_size, seed=0, text_mode="line"):
+def evaluation_dataset(paths, task, global_batch_size, seed=0, text_mode="line",
+                       columns=None):
     """One pass over the files, in order, the last batch possibly partial."""
-    examples = task.example_stream(read_examples(paths, task.data_fields, text_mode))
+    examples = task.example_stream(read_examples(paths, task.data_fields, text_mode, columns))
     return _preprocessed(examples.batch(global_batch_size), task, seed + 1)

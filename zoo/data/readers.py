@@ -3,8 +3,14 @@
 Every example is a dict of scalar tf.string tensors keyed by the task's field
 names. Formats are chosen by extension: `.txt` (one document per line, or
 blank-line separated paragraphs), `.jsonl`, `.tsv`/`.csv` with a header row,
-`.tfrecord` of tf.Example. Malformed rows fail with `file:line` (for a
-TFRecord file the number is the record's, from 1).
+`.tfrecord` of tf.Example; any text format may be gzipped (`train.txt.gz`,
+`dev.tsv.gz`: read through gzip). Paths may be local or any `tf.io.gfile`
+URL (gs://, s3://, hdfs://, ram://). Malformed rows fail with `file:line`
+(for a TFRecord file the number is the record's, from 1).
+
+A field is read from the column (JSON key, TFRecord feature) of its own
+name, else of an alias (`FIELD_ALIASES`); `columns` ({field: column}, parsed
+from `--columns=text=#1 String,label=Quality` by `parse_columns`) names it.
 
 Example:
     >>> ds = read_examples(["sst2/train.tsv"], fields=("text", "label"))
@@ -13,10 +19,12 @@ Example:
 """
 import csv
 import json
-import os
 import re
+import zlib
 
 import tensorflow as tf
+
+from zoo import fileio
 
 #: Column names accepted for a field when no column has the field's own name.
 FIELD_ALIASES = {"text": ("sentence", "sentence1", "document", "content"),
@@ -35,10 +43,40 @@ class DataError(ValueError):
     """Malformed input; the message starts with `file:line:` where known."""
 
 
+def parse_columns(spec):
+    """{field: column} from `text=#1 String,text_b=#2 String,label=Quality` (a dict
+    is returned as it is; empty: {}). Column names are taken verbatim (spaces kept)."""
+    if isinstance(spec, dict):
+        return dict(spec)
+    mapping = {}
+    for part in (spec or "").split(","):
+        if not part.strip():
+            continue
+        field, equals, column = part.partition("=")
+        field = field.strip()
+        if not equals or not field or not column:
+            raise ValueError(f"--columns: '{part}' is not field=column (e.g. "
+                             "text=#1 String,label=Quality)")
+        if field in mapping:
+            raise ValueError(f"--columns: field '{field}' is mapped twice")
+        mapping[field] = column
+    return mapping
+
+
+def check_columns(columns, fields):
+    """Fails when `columns` maps a field the reader does not read."""
+    unknown = [f for f in parse_columns(columns) if f not in fields]
+    if unknown:
+        raise ValueError(f"--columns maps {', '.join(repr(f) for f in unknown)}, which "
+                         f"is not read here: the fields are {', '.join(fields)}")
+
+
 def file_format(path):
     if ALIGNED in path:
         return "aligned"
     name = path.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
     for ext, fmt in ((".txt", "text"), (".jsonl", "jsonl"), (".json", "jsonl"),
                      (".tsv", "tsv"), (".csv", "csv"), (".tfrecord", "tfrecord"),
                      (".tfrecords", "tfrecord")):
@@ -47,21 +85,39 @@ def file_format(path):
     return "text"  # extension-less files (e.g. train.en) are plain text
 
 
+def _raw_lines(path):
+    """The lines of a file as bytes (gunzipped for `.gz`); a damaged gzip stream
+    fails with file:line (the line it breaks in)."""
+    with fileio.open_file(path, "rb") as handle:
+        lines, number = iter(handle), 0
+        while True:
+            try:
+                raw = next(lines)
+            except StopIteration:
+                return
+            except (EOFError, OSError, zlib.error) as error:
+                if not fileio.is_gzip(path):
+                    raise
+                raise DataError(f"{path}:{number + 1}: not a readable gzip file "
+                                f"({error})") from None
+            number += 1
+            yield raw
+
+
 def _decoded_lines(path):
     """Yields (line_number, line) decoded as UTF-8; bad bytes fail with file:line
-    and the byte offset in the file."""
+    and the byte offset in the file (in the uncompressed text of a `.gz` file)."""
     offset = 0
-    with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, 1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise DataError(f"{path}:{number}: invalid UTF-8 at byte offset "
-                                f"{offset + error.start}") from None
-            if number == 1 and line.startswith("\ufeff"):  # byte order mark
-                line = line[1:]
-            yield number, line
-            offset += len(raw)
+    for number, raw in enumerate(_raw_lines(path), 1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise DataError(f"{path}:{number}: invalid UTF-8 at byte offset "
+                            f"{offset + error.start}") from None
+        if number == 1 and line.startswith("\ufeff"):  # byte order mark
+            line = line[1:]
+        yield number, line
+        offset += len(raw)
 
 
 def _text_rows(path, text_mode):
@@ -103,8 +159,7 @@ def _aligned_rows(source, fields):
     paths = source.split(ALIGNED)
     counts = []
     for path in paths:
-        with open(path, "rb") as handle:
-            counts.append(sum(1 for _ in handle))
+        counts.append(sum(1 for _ in _raw_lines(path)))
     if len(set(counts)) > 1:
         raise DataError("aligned files differ in line count: " + ", ".join(
             f"{path} has {count}" for path, count in zip(paths, counts)))
@@ -166,10 +221,18 @@ def _shown(text):
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _resolve_columns(path, columns, fields, line=1):
-    """Maps each field to a column (the field's own name first, then aliases)."""
+def _resolve_columns(path, columns, fields, line=1, named=None):
+    """Maps each field to a column: the one `named` ({field: column}, --columns)
+    gives, else the field's own name, else an alias."""
     mapping = {}
     for field in fields:
+        if named and field in named:
+            if named[field] not in columns:
+                raise DataError(f"{path}:{line}: no column '{_shown(named[field])}' (--columns "
+                                f"{field}={_shown(named[field])}); columns: "
+                                f"{_shown(', '.join(columns)) or 'none'}")
+            mapping[field] = named[field]
+            continue
         for candidate in (field,) + FIELD_ALIASES.get(field, ()):
             if candidate in columns:
                 mapping[field] = candidate
@@ -198,12 +261,19 @@ def _json_value(path, number, field, value, numbers):
                     f"{kind}")
 
 
-def _tfrecord_rows(path, fields):
+def _compression(path):
+    return "GZIP" if fileio.is_gzip(path) else ""
+
+
+def _tfrecord_rows(path, fields, named=None):
     """Yields (record_number, {field: str}) from a TFRecord file of tf.Example: each
-    field one UTF-8 bytes value, as the training pipeline parses them."""
+    field one UTF-8 bytes value, as the training pipeline parses them; `named`
+    ({field: feature}) renames features."""
     from google.protobuf.message import DecodeError
+    named = named or {}
     iterator = tf.compat.v1.io.tf_record_iterator  # a plain generator, record by record
-    records = getattr(iterator, "__wrapped__", iterator)(path)  # (without its deprecation log)
+    records = getattr(iterator, "__wrapped__", iterator)(  # (without its deprecation log)
+        path, tf.io.TFRecordOptions(_compression(path)))
     number = 0
     while True:
         number += 1
@@ -223,10 +293,13 @@ def _tfrecord_rows(path, fields):
         features = example.features.feature
         values = {}
         for field in fields:
-            if field not in features:
-                raise DataError(f"{path}:{number}: no feature '{field}' (features: "
+            name = named.get(field, field)
+            if name not in features:
+                shown = f"'{_shown(name)}' (--columns {field}={_shown(name)})" \
+                    if field in named else f"'{field}'"
+                raise DataError(f"{path}:{number}: no feature {shown} (features: "
                                 f"{_shown(', '.join(sorted(features))) or 'none'})")
-            feature = features[field]
+            feature = features[name]
             kind = feature.WhichOneof("kind")
             items = getattr(feature, kind).value if kind else ()
             if kind != "bytes_list" or len(items) != 1:
@@ -240,16 +313,18 @@ def _tfrecord_rows(path, fields):
         yield number, values
 
 
-def iter_rows(path, fields, text_mode="line", numbers=NUMBER_FIELDS):
+def iter_rows(path, fields, text_mode="line", numbers=NUMBER_FIELDS, columns=None):
     """Yields (line_number, {field: str}) for one file of any format (for TFRecord
     files the record number). In JSONL the fields of `numbers` may hold numbers;
-    every other value must be a string."""
+    every other value must be a string. `columns` ({field: column} or the
+    `--columns` string) names the column of a field in TSV/CSV/JSONL/TFRecord."""
+    named = parse_columns(columns)
     fmt = file_format(path)
     if fmt == "aligned":
         yield from _aligned_rows(path, fields)
         return
     if fmt == "tfrecord":
-        yield from _tfrecord_rows(path, fields)
+        yield from _tfrecord_rows(path, fields, named)
         return
     if fmt == "text":
         if tuple(fields) != ("text",):
@@ -265,7 +340,7 @@ def iter_rows(path, fields, text_mode="line", numbers=NUMBER_FIELDS):
     for number, row in rows:
         if mapping is None:
             mapping = _resolve_columns(path, list(row), fields,
-                                       number if fmt == "jsonl" else 1)
+                                       number if fmt == "jsonl" else 1, named)
         try:
             values = {f: row[c] for f, c in mapping.items()}
         except KeyError as missing:
@@ -285,38 +360,52 @@ def check_filled(path, line, row, required, texts=()):
             raise DataError(f"{path}:{line}: field '{field}' is empty{cause}")
 
 
-def _tfrecord_dataset(paths, fields):
-    spec = {f: tf.io.FixedLenFeature([], tf.string) for f in fields}
-    return tf.data.TFRecordDataset(paths).map(
-        lambda record: tf.io.parse_single_example(record, spec))
+def _tfrecord_dataset(paths, fields, named=None):
+    named = named or {}
+    spec = {named.get(f, f): tf.io.FixedLenFeature([], tf.string) for f in fields}
+    kinds = {_compression(p) for p in paths}
+    if len(kinds) == 1:
+        records = tf.data.TFRecordDataset(paths, kinds.pop())
+    else:  # gzipped and plain files mixed: one dataset per file, in order
+        records = tf.data.Dataset.from_tensor_slices(list(paths)).flat_map(
+            lambda path: tf.data.TFRecordDataset(path, tf.where(
+                tf.strings.regex_full_match(tf.strings.lower(path), r".*\.gz"), "GZIP", "")))
+
+    def parse(record):
+        parsed = tf.io.parse_single_example(record, spec)
+        return {f: parsed[named.get(f, f)] for f in fields}
+    return records.map(parse)
 
 
-def read_examples(paths, fields=("text",), text_mode="line"):
-    """Returns a tf.data.Dataset of {field: scalar tf.string}, file after file."""
+def read_examples(paths, fields=("text",), text_mode="line", columns=None):
+    """Returns a tf.data.Dataset of {field: scalar tf.string}, file after file;
+    `columns` as in `iter_rows`."""
     if text_mode not in TEXT_MODES:
         raise ValueError(f"unknown text mode '{text_mode}'; choose from {TEXT_MODES}")
     fields = tuple(fields)
+    named = parse_columns(columns)
     for path in (part for source in paths for part in source.split(ALIGNED)):
-        if not os.access(path, os.R_OK):
+        if not fileio.readable(path):
             raise FileNotFoundError(f"data file '{path}' does not exist or is not readable")
     records = [p for p in paths if file_format(p) == "tfrecord"]
     if records:
         if len(records) != len(paths):
             raise DataError("TFRecord files cannot be mixed with text formats in one "
                             "--train_data/--eval_data list")
-        return _tfrecord_dataset(records, fields)
+        return _tfrecord_dataset(records, fields, named)
 
     def generate():
         for path in paths:
-            for _, values in iter_rows(path, fields, text_mode):
+            for _, values in iter_rows(path, fields, text_mode, columns=named):
                 yield values
 
     signature = {f: tf.TensorSpec([], tf.string) for f in fields}
     return tf.data.Dataset.from_generator(generate, output_signature=signature)
 
 
-def check_readable(paths, fields=("text",), text_mode="line"):
+def check_readable(paths, fields=("text",), text_mode="line", columns=None):
     """Reads the first row of every file, so bad files fail before training."""
+    named = parse_columns(columns)
     for path in paths:
-        if next(iter_rows(path, fields, text_mode), None) is None:
+        if next(iter_rows(path, fields, text_mode, columns=named), None) is None:
             raise DataError(f"{path}: no examples (the file is empty or only blank lines)")

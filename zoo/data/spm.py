@@ -16,6 +16,7 @@ import tempfile
 
 import keras_hub
 
+from zoo import fileio
 from zoo.data.tokenizer import MASK, TextEncoder
 
 SENTENCEPIECE_TYPES = ("unigram", "bpe")
@@ -27,16 +28,19 @@ class SentencePieceEncoder(TextEncoder):
     kind = "sentencepiece"
 
     def __init__(self, model_path, seq_len, trim_padding=True):
-        with open(model_path, "rb") as handle:
-            proto = handle.read()
+        proto = fileio.read_bytes(model_path)  # (the bytes: the path may be a URL)
         self.tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(proto=proto)
         vocabulary = self.tokenizer.get_vocabulary()
-        missing = [t for t in SPM_SPECIAL_TOKENS[:4] if t not in vocabulary]
+        specials = SPM_SPECIAL_TOKENS
+        if "<s>" not in vocabulary and "<pad>" in vocabulary:
+            # T5's spiece.model has no <s>: the decoder starts from <pad>, as in T5.
+            specials = ("<pad>", "<unk>", "<pad>", "</s>", MASK)
+        missing = [t for t in specials[:4] if t not in vocabulary]
         if missing:
             raise ValueError(f"SentencePiece model '{model_path}' lacks the pieces "
                              f"{', '.join(missing)}; train it with zoo-vocab or give "
                              "pad/unk/bos/eos ids")
-        super().__init__(vocabulary, seq_len, SPM_SPECIAL_TOKENS, trim_padding, model_path)
+        super().__init__(vocabulary, seq_len, specials, trim_padding, model_path)
 
     def tokenize(self, texts):
         return self._ragged(self.tokenizer(texts))
@@ -53,9 +57,10 @@ def train_sentencepiece(texts, vocab_size, model_path, model_type="unigram", ext
     if model_type not in SENTENCEPIECE_TYPES:
         raise ValueError(f"unknown SentencePiece type '{model_type}'; choose from "
                          f"{', '.join(SENTENCEPIECE_TYPES)}")
-    directory = os.path.dirname(os.path.abspath(model_path))
-    os.makedirs(directory, exist_ok=True)
-    workdir = tempfile.mkdtemp(dir=directory, prefix=".spm-tmp-")
+    remote = fileio.is_remote(model_path)  # (sentencepiece writes local files only)
+    directory = fileio.dirname(model_path)
+    fileio.makedirs(directory)
+    workdir = tempfile.mkdtemp(dir=None if remote else directory, prefix=".spm-tmp-")
     try:
         corpus = os.path.join(workdir, "corpus.txt")
         with open(corpus, "w", encoding="utf-8") as handle:
@@ -68,8 +73,12 @@ def train_sentencepiece(texts, vocab_size, model_path, model_type="unigram", ext
             user_defined_symbols=[MASK, *extra_tokens], hard_vocab_limit=False,
             minloglevel=2)
         vocab_path = os.path.splitext(model_path)[0] + ".vocab"
-        os.replace(prefix + ".vocab", vocab_path)
-        os.replace(prefix + ".model", model_path)
+        if remote:
+            fileio.atomic_copy(prefix + ".vocab", vocab_path)
+            fileio.atomic_copy(prefix + ".model", model_path)
+        else:
+            os.replace(prefix + ".vocab", vocab_path)
+            os.replace(prefix + ".model", model_path)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return model_path

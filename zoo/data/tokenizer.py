@@ -3,7 +3,8 @@ detokenization, and WordPiece vocab training.
 
 `TextEncoder` is the interface every tokenizer kind implements (WordPiece
 here; SentencePiece in `zoo.data.sentencepiece`; characters and bytes in
-`zoo.data.chars`); `zoo.data.encoders.load_encoder` picks one by name.
+`zoo.data.chars`; GPT-2's byte-level BPE in `zoo.data.bpe`);
+`zoo.data.encoders.load_encoder` picks one by name.
 
 Example:
     >>> vocab = train_wordpiece_vocab(texts_dataset, vocab_size=8000, path="run/vocab.txt")
@@ -15,6 +16,7 @@ Example:
 import keras_hub
 import tensorflow as tf
 
+from zoo import fileio
 from zoo.fileio import atomic_write_text
 
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
@@ -42,7 +44,7 @@ def train_wordpiece_vocab(texts, vocab_size, path, lowercase=True, extra_tokens=
 
 
 def read_vocab(path):
-    with open(path, encoding="utf-8") as handle:
+    with fileio.open_file(path) as handle:
         vocab = [line.rstrip("\r\n") for line in handle]
     while vocab and not vocab[-1]:
         vocab.pop()
@@ -111,12 +113,14 @@ class TextEncoder:
 
     def detokenize(self, ids):
         """Ids ([batch, length], dense or ragged) -> 1-D strings; special and
-        sentinel ids are left out."""
+        sentinel ids are left out, and so are ids past the vocabulary (a model's
+        embedding may be larger, as T5's 32,128 rows for 32,000 pieces)."""
         ids = tf.cast(ids, tf.int32)
         if not isinstance(ids, tf.RaggedTensor):
             ids = tf.RaggedTensor.from_tensor(ids)
         dropped = tf.constant(self.special_ids + self.sentinel_ids, tf.int32)
-        keep = tf.reduce_all(ids[..., None] != dropped, axis=-1)
+        keep = tf.reduce_all(ids[..., None] != dropped, axis=-1) & \
+            (ids < len(self.vocabulary)) & (ids >= 0)
         strings = self._detokenize_ragged(tf.ragged.boolean_mask(ids, keep))
         # keras-hub tokenizers return Python lists when run eagerly.
         return strings if isinstance(strings, tf.Tensor) else tf.constant(strings, tf.string)

@@ -15,6 +15,7 @@ import time
 
 import tensorflow as tf
 
+from zoo import fileio
 from zoo.assembly import assemble
 from zoo.data.pipeline import evaluation_dataset
 from zoo.run_config import load_run_config
@@ -22,10 +23,11 @@ from zoo.train.steps import TaskRunner, metric_names
 
 
 def evaluate_model_dir(model_dir, eval_paths, strategy, global_batch_size, steps=-1,
-                       text_mode=None, checkpoint=None, decoding=""):
+                       text_mode=None, checkpoint=None, decoding="", columns=None):
     """Returns {metric: value} of a checkpoint of model_dir (default: the latest)
     on eval_paths; `decoding` overrides generative tasks' decoding options
-    (e.g. `sampler=beam,num_beams=4`)."""
+    (e.g. `sampler=beam,num_beams=4`); `columns` (default: the run's --columns)
+    maps fields to columns of the files."""
     config = load_run_config(model_dir)
     checkpoint = checkpoint or tf.train.latest_checkpoint(model_dir)
     if not checkpoint:
@@ -34,7 +36,9 @@ def evaluate_model_dir(model_dir, eval_paths, strategy, global_batch_size, steps
         run = assemble(config, model_dir, decoding)
         step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
     dataset = evaluation_dataset(eval_paths, run.task, global_batch_size,
-                                 config.training.get("seed", 0), text_mode or config.text_mode)
+                                 config.training.get("seed", 0), text_mode or config.text_mode,
+                                 config.training.get("columns", "") if columns is None
+                                 else columns)
     names = metric_names(run.task, run.model, next(iter(dataset)))
     tf.train.Checkpoint(model=run.model, global_step=step).restore(checkpoint) \
         .expect_partial().assert_existing_objects_matched()
@@ -45,15 +49,17 @@ def evaluate_model_dir(model_dir, eval_paths, strategy, global_batch_size, steps
               "eval_data": list(eval_paths), "seconds": time.time() - started, **results}
     if decoding:
         record["decoding"] = decoding
-    with open(os.path.join(model_dir, "eval_log.jsonl"), "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record, sort_keys=True) + "\n")
+    fileio.append_text(os.path.join(model_dir, "eval_log.jsonl"),
+                       json.dumps(record, sort_keys=True) + "\n")
     return record
 
 
-def evaluate_run(run, eval_paths, global_batch_size, seed=0, text_mode="line", steps=-1):
+def evaluate_run(run, eval_paths, global_batch_size, seed=0, text_mode="line", steps=-1,
+                 columns=None):
     """{metric: value} of `run.model` as it is in memory (e.g. after quantization),
     one pass over eval_paths under the default strategy; nothing is logged."""
-    dataset = evaluation_dataset(eval_paths, run.task, global_batch_size, seed, text_mode)
+    dataset = evaluation_dataset(eval_paths, run.task, global_batch_size, seed, text_mode,
+                                 columns)
     names = metric_names(run.task, run.model, next(iter(dataset)))
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
     runner = TaskRunner(tf.distribute.get_strategy(), run.task, run.model, None, step, None,

@@ -13,14 +13,15 @@ import io
 import json
 import os
 
+from zoo import fileio
 from zoo.fileio import atomic_write_text
 
 
 def read_log(model_dir, name):
     path = os.path.join(model_dir, name)
-    if not os.path.exists(path):
+    if not fileio.exists(path):
         return []
-    with open(path, encoding="utf-8") as handle:
+    with fileio.open_file(path) as handle:
         return [json.loads(line) for line in handle if line.strip()]
 
 
@@ -84,10 +85,7 @@ def write_report(model_dir):
         raise FileNotFoundError(f"'{model_dir}' has no train_log.jsonl to report on")
     png = _figure(train, evaluation)
     png_path = os.path.join(model_dir, "report.png")
-    tmp = png_path + ".tmp"
-    with open(tmp, "wb") as handle:
-        handle.write(png)
-    os.replace(tmp, png_path)
+    fileio.atomic_write_bytes(png_path, png)
     page = (f"<!doctype html><meta charset='utf-8'><title>zoo report: "
             f"{html.escape(model_dir)}</title><h1>{html.escape(model_dir)}</h1>"
             f"<img alt='training curves' src='data:image/png;base64,"

@@ -55,6 +55,7 @@ class PrepConfig:
     max_words: int = 0              # scripts written without spaces); 0: no limit
     near_dup_threshold: float = 0.8  # estimated Jaccard of character 5-grams; 0 or 1: off
     validation_fraction: float = 0.0
+    columns: str = ""               # --columns: field=column,... (TSV/CSV/JSONL)
 
 
 def clean_text(text, normalize="NFC"):
@@ -152,7 +153,7 @@ class Cleaner:
 
 # --- reading and writing files ------------------------------------------------
 
-def _rows(paths, fields, text_mode):
+def _rows(paths, fields, text_mode, named=None):
     """Yields (text fields, whole row, {field: column}) for every row of every file.
 
     The training readers check the rows (errors name file:line); the whole row
@@ -161,7 +162,7 @@ def _rows(paths, fields, text_mode):
     header = None
     for path in paths:
         fmt = readers.file_format(path)
-        rows = readers.iter_rows(path, fields, text_mode)
+        rows = readers.iter_rows(path, fields, text_mode, columns=named)
         if fmt == "text":
             for _, texts in rows:
                 yield texts, None, None
@@ -171,7 +172,7 @@ def _rows(paths, fields, text_mode):
         columns = None
         for (number, texts), (_, row) in zip(rows, raw):  # the same rows in order
             if columns is None:
-                columns = readers._resolve_columns(path, list(row), fields, number)
+                columns = readers._resolve_columns(path, list(row), fields, number, named)
                 header = header or list(row)
                 if fmt != "jsonl" and list(row) != header:
                     raise readers.DataError(f"{path}:1: columns ({', '.join(row)}) differ "
@@ -234,7 +235,8 @@ def prepare(paths, output, config=None, validation_output=None):
             writers["validation"] = _Writer(stack.enter_context(atomic_open(validation_output, newline="")),
                                             fmt, config.text_mode)
         header = None  # tsv/csv: written even when every row is dropped
-        for batch in _batches(_rows(paths, config.fields, config.text_mode)):
+        for batch in _batches(_rows(paths, config.fields, config.text_mode,
+                                    readers.parse_columns(config.columns))):
             results = cleaner.clean([texts for texts, _, _ in batch])
             for (_, row, columns), (cleaned, reason, split) in zip(batch, results):
                 header = header or (row and list(row))

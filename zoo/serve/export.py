@@ -12,10 +12,10 @@ Example:
 import dataclasses
 import json
 import os
-import tempfile
 
 import tensorflow as tf
 
+from zoo import fileio
 from zoo.assembly import assemble
 from zoo.fileio import atomic_directory
 from zoo.run_config import load_run_config
@@ -25,14 +25,13 @@ METADATA_FILE = "zoo.json"
 
 
 def next_version(export_dir):
-    versions = [int(n) for n in os.listdir(export_dir) if n.isdigit()] \
-        if os.path.isdir(export_dir) else []
+    versions = [int(n) for n in fileio.listdir(export_dir) if n.isdigit()]
     return max(versions, default=0) + 1
 
 
 def latest_version_dir(export_dir):
     """The highest-numbered complete version under export_dir (or export_dir itself)."""
-    if os.path.exists(os.path.join(export_dir, "saved_model.pb")):
+    if fileio.exists(os.path.join(export_dir, "saved_model.pb")):
         return export_dir
     version = next_version(export_dir) - 1
     if version < 1:
@@ -45,9 +44,8 @@ def exported_checkpoint(export_dir):
     was exported from; None when there is no readable version."""
     try:
         path = os.path.join(latest_version_dir(export_dir), "assets.extra", METADATA_FILE)
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle).get("checkpoint")
-    except (OSError, ValueError, AttributeError):
+        return json.loads(fileio.read_text(path)).get("checkpoint")
+    except (OSError, ValueError, AttributeError, tf.errors.OpError):
         return None
 
 
@@ -98,26 +96,27 @@ def _save(run, export_dir, path, metadata):
     with atomic_directory(path) as tmp:
         tf.saved_model.save(servable, tmp, signatures=signatures)
         extra = os.path.join(tmp, "assets.extra")
-        os.makedirs(extra)
+        fileio.makedirs(extra)
         default_inputs = {spec.name for spec in signatures["serving_default"].input_signature}
         write_warmup_requests(os.path.join(extra, WARMUP_FILE),
-                              os.path.basename(os.path.normpath(export_dir)),
+                              fileio.basename(fileio.normalize(export_dir)),
                               {k: v for k, v in run.task.warmup_inputs().items()
                                if k in default_inputs})
-        with open(os.path.join(extra, METADATA_FILE), "w", encoding="utf-8") as handle:
+        with fileio.open_file(os.path.join(extra, METADATA_FILE), "w") as handle:
             json.dump({**metadata, "signatures": sorted(signatures)}, handle, indent=2)
     return path
 
 
 def export_model(model_dir, export_dir, checkpoint=None, decoding="", quantize="",
-                 eval_data=(), eval_batch_size=64):
+                 eval_data=(), eval_batch_size=64, columns=None):
     """Restores the latest (or given) checkpoint of model_dir and exports it;
     `decoding` replaces decoding options of generative tasks (`sampler=beam`).
 
     `quantize="int8"` quantizes the weights (zoo.serve.quantize) before saving; the
     float export is then also saved to a temporary directory to record its
     size (`float_bytes` in zoo.json). With `eval_data`, the task's metrics on
-    those files before and after quantization go into zoo.json (`eval`)."""
+    those files before and after quantization go into zoo.json (`eval`), their
+    columns named by `columns` (default: the run's --columns)."""
     from zoo.evaluate.evaluation import evaluate_run
     from zoo.serve.quantize import check_mode, directory_bytes, quantize_model
     check_mode(quantize)
@@ -128,18 +127,24 @@ def export_model(model_dir, export_dir, checkpoint=None, decoding="", quantize="
     run = assemble(config, model_dir, decoding=decoding)
     tf.train.Checkpoint(model=run.model).restore(checkpoint).expect_partial() \
         .assert_existing_objects_matched()
+    from zoo.train.lora import merge_adapters
+    merged = merge_adapters(run.model)  # LoRA runs: W += A @ B * alpha / rank, no adapters
     metadata = {"task": config.task, "model": config.model,
                 "checkpoint": os.path.basename(checkpoint), "plugins": list(config.plugins),
                 "task_config": dataclasses.asdict(run.task.config), "quantize": quantize}
+    if merged:
+        metadata["lora_merged_layers"] = merged
 
     def evaluate():
         return evaluate_run(run, list(eval_data), eval_batch_size,
-                            config.training.get("seed", 0), config.text_mode)
+                            config.training.get("seed", 0), config.text_mode,
+                            columns=config.training.get("columns", "") if columns is None
+                            else columns)
     results = {"data": list(eval_data), "float": evaluate()} if eval_data else None
     path = os.path.join(export_dir, str(next_version(export_dir)))
     if quantize:
-        os.makedirs(export_dir, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=export_dir, prefix=".float-") as scratch:
+        fileio.makedirs(export_dir)
+        with fileio.temp_directory(export_dir, ".float-") as scratch:
             metadata["float_bytes"] = directory_bytes(
                 _save(run, export_dir, os.path.join(scratch, "1"), metadata))
         metadata["quantization"] = quantize_model(run.model, quantize)

@@ -14,7 +14,6 @@ Example:
     {'mode': 'int8', 'layers': 16, 'int8_variables': 16}
     zoo-export --model_dir=runs/sst2 --quantize=int8 --eval_data=sst2/dev.tsv
 """
-import os
 import warnings
 
 import keras
@@ -74,5 +73,5 @@ def quantize_model(model, mode="int8"):
 
 def directory_bytes(path):
     """Total size of the files under `path` (an export version directory)."""
-    return sum(os.path.getsize(os.path.join(root, name))
-               for root, _, names in os.walk(path) for name in names)
+    from zoo.fileio import directory_bytes as total
+    return total(path)

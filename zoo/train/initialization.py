@@ -1,8 +1,12 @@
-"""Initialises a backbone from a pretraining run or a keras-hub preset directory.
+"""Initialises a backbone from a pretraining run, a keras-hub preset directory or a
+Hugging Face checkpoint directory.
 
 `--init_checkpoint` may name a model_dir of this project (its latest
-checkpoint), one checkpoint of it (`runs/pre/ckpt-300`), or a local keras-hub
-preset directory (the `save_to_preset` layout) of the same family. Weights are
+checkpoint), one checkpoint of it (`runs/pre/ckpt-300`), a local keras-hub
+preset directory (the `save_to_preset` layout) of the same family, or a local
+Hugging Face directory (config.json, model.safetensors and tokenizer files of
+BERT, GPT-2 or T5; zoo.models.hf_import), whose config.json also gives the
+model's sizes and whose tokenizer files become the run's. Weights are
 copied in the backbone's own variable order after checking names and shapes;
 the report lists what was restored, what is new (the task head) and what did
 not match (an error unless partial restores are allowed).
@@ -10,14 +14,19 @@ not match (an error unless partial restores are allowed).
 Example:
     >>> report = initialize_backbone(run.backbone, run.model, "runs/pre", family="encoder")
     >>> print(report.summary())
+    >>> source_kind("hf/bert-base-uncased")
+    ('hf', 'hf/bert-base-uncased')
 """
 import dataclasses
 import json
 import os
+import tempfile
 
 import tensorflow as tf
 
+from zoo.models import hf_import
 from zoo.run_config import CONFIG_FILE, load_run_config
+from zoo.train.options import UsageError
 
 
 class RestoreError(ValueError):
@@ -43,21 +52,88 @@ class RestoreReport:
 
 
 def source_kind(path):
-    """'run' (model_dir or checkpoint of this project) or 'preset' (keras-hub)."""
+    """'run' (model_dir or checkpoint of this project), 'preset' (keras-hub) or 'hf'
+    (Hugging Face directory: checked here, a UsageError says what is wrong)."""
     directory = path if os.path.isdir(path) else os.path.dirname(path)
     config_path = os.path.join(directory, CONFIG_FILE)
     if not os.path.exists(config_path):
         raise FileNotFoundError(f"--init_checkpoint '{path}' is neither a model_dir or "
-                                "checkpoint of zoo-train nor a keras-hub preset directory "
-                                f"(no {CONFIG_FILE} in '{directory}')")
+                                "checkpoint of zoo-train, a keras-hub preset directory nor a "
+                                f"Hugging Face directory (no {CONFIG_FILE} in '{directory}')")
     with open(config_path, encoding="utf-8") as handle:
         raw = json.load(handle)
-    return ("run" if "task" in raw and "model" in raw else "preset"), directory
+    if "task" in raw and "model" in raw:
+        return "run", directory
+    if "model_type" in raw:
+        _hf_config(directory)
+        return "hf", directory
+    return "preset", directory
+
+
+def _hf_config(directory):
+    try:
+        return hf_import.check_directory(directory)
+    except hf_import.HfCheckpointError as error:
+        raise UsageError(f"--init_checkpoint: {error}") from None
+
+
+def _check_hf_family(path, config, family):
+    source_family = hf_import.HF_FAMILIES[config["model_type"]]
+    if source_family != family:
+        raise RestoreError(f"--init_checkpoint '{path}' holds a Hugging Face "
+                           f"'{config['model_type']}' model of family '{source_family}'; this "
+                           f"run needs family '{family}'")
+
+
+def source_model_config(path, spec, model_config):
+    """`model_config` (a dataclass of `spec`, the --model) with the sizes of a Hugging
+    Face --init_checkpoint; unchanged for other sources, whose sizes --model gives."""
+    kind, directory = source_kind(path)
+    if kind != "hf":
+        return model_config
+    config = _hf_config(directory)
+    _check_hf_family(path, config, spec.family)
+    expected = hf_import.CONFIG_CLASSES[config["model_type"]]
+    if type(model_config).__name__ != expected:
+        raise UsageError(f"--init_checkpoint '{path}' holds a Hugging Face "
+                         f"'{config['model_type']}' model; --model='{spec.name}' is not built "
+                         f"from a {expected}: pick any size of that family (the sizes come "
+                         "from config.json)")
+    try:
+        fields = hf_import.model_fields(config)
+    except ValueError as error:
+        raise UsageError(f"--init_checkpoint: {error}") from None
+    known = {f.name for f in dataclasses.fields(model_config)}
+    return dataclasses.replace(model_config, **{k: v for k, v in fields.items() if k in known})
+
+
+def source_tokenizer(path):
+    """(tokenizer kind, lowercase or None) of a Hugging Face --init_checkpoint."""
+    kind, directory = source_kind(path)
+    if kind != "hf":
+        raise ValueError(f"'{path}' is not a Hugging Face directory")
+    model_type = _hf_config(directory)["model_type"]
+    return hf_import.TOKENIZER_KINDS[model_type], \
+        hf_import.lowercase(directory) if model_type == "bert" else None
+
+
+def _hf_vocab(directory):
+    """The one tokenizer file of a Hugging Face directory (GPT-2's two files are
+    joined into a bpe.json in a temporary directory)."""
+    model_type = _hf_config(directory)["model_type"]
+    names = hf_import.TOKENIZER_FILES[model_type]
+    if model_type != "gpt2":
+        return os.path.join(directory, names[0])
+    from zoo.data.bpe import write_bpe_file
+    return write_bpe_file(*(os.path.join(directory, n) for n in names),
+                          os.path.join(tempfile.mkdtemp(prefix="zoo-hf-"), "bpe.json"))
 
 
 def source_vocab(path):
     """The vocab file that belongs to an init source."""
     kind, directory = source_kind(path)
+    if kind == "hf":
+        return _hf_vocab(directory)
     if kind == "run" and not load_run_config(directory).vocab_file:
         return ""  # byte tokenizer: no file
     candidates = [os.path.join(directory, load_run_config(directory).vocab_file)] \
@@ -74,6 +150,12 @@ def _source_backbone(path, family):
     from plugins import MODELS
     from zoo.assembly import assemble
     kind, directory = source_kind(path)
+    if kind == "hf":
+        _check_hf_family(path, _hf_config(directory), family)
+        try:
+            return hf_import.load_backbone(directory)
+        except ValueError as error:
+            raise RestoreError(f"--init_checkpoint '{path}': {error}") from None
     if kind == "preset":
         import keras_hub
         return keras_hub.models.Backbone.from_preset(directory)
@@ -99,6 +181,11 @@ def check_compatible(path, family, model_config):
             raise RestoreError(f"--init_checkpoint '{path}' holds a '{config.model}' model of "
                                f"family '{config.family}'; this run needs family '{family}'")
         name, source_config = f"'{config.model}'", config.model_config
+    elif kind == "hf":
+        config = _hf_config(directory)
+        _check_hf_family(path, config, family)
+        name, source_config = f"Hugging Face {config['model_type']}", \
+            hf_import.model_fields(config)
     else:
         with open(os.path.join(directory, CONFIG_FILE), encoding="utf-8") as handle:
             raw = json.load(handle)

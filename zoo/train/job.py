@@ -25,6 +25,7 @@ from zoo.data.readers import (aligned_sources, check_filled, check_readable, fil
                               iter_rows, read_examples)
 from zoo.train.distribute import (any_worker, create_strategy, is_chief, resolve_cluster,
                                   same_on_all_workers, split_cpu, write_dir)
+from zoo import fileio
 from zoo.fileio import check_writable_dir
 from zoo.run_config import RunConfig, config_differences, load_run_config, save_run_config
 from zoo.train import preemption
@@ -43,7 +44,11 @@ def _resolve_config(opts):
     from plugins import MODELS, apply_overrides
     from zoo.assembly import resolve_task
     spec = MODELS.get(opts.model)
-    model_config = apply_overrides(spec.config, opts.model_overrides)
+    base = spec.config
+    if opts.init_checkpoint:  # a Hugging Face directory gives the sizes (config.json)
+        from zoo.train.initialization import source_model_config
+        base = source_model_config(opts.init_checkpoint, spec, base)
+    model_config = apply_overrides(base, opts.model_overrides)
     max_len = getattr(model_config, "max_sequence_length", None)
     if max_len and opts.seq_len > max_len:
         raise UsageError(f"--seq_len={opts.seq_len} exceeds the position table of "
@@ -88,6 +93,10 @@ def _resolve_tokenizer(opts, config):
         from zoo.train.initialization import source_kind
         source, directory = source_kind(opts.init_checkpoint)
         inherited = load_run_config(directory).tokenizer if source == "run" else "wordpiece"
+        if source == "hf":  # the checkpoint's own tokenizer (and BERT's do_lower_case)
+            from zoo.train.initialization import source_tokenizer
+            inherited, lowercase = source_tokenizer(opts.init_checkpoint)
+            config.lowercase = config.lowercase if lowercase is None else lowercase
         if kind not in ("auto", inherited):
             raise UsageError(f"--tokenizer={kind} differs from the '{inherited}' tokenizer of "
                              f"--init_checkpoint={opts.init_checkpoint}")
@@ -99,16 +108,16 @@ def _resolve_tokenizer(opts, config):
     config.vocab_file = VOCAB_FILES[config.tokenizer]
 
 
-def _rows(paths, fields, text_mode, required=(), texts=()):
+def _rows(paths, fields, text_mode, required=(), texts=(), columns=None):
     """(path, line, row) of every row; an empty field of `required` fails."""
     for path in paths:
-        for line, row in iter_rows(path, fields, text_mode):
+        for line, row in iter_rows(path, fields, text_mode, columns=columns):
             preemption.check()  # SIGTERM ends the data checks here
             check_filled(path, line, row, required, texts)
             yield path, line, row
 
 
-def _check_task_rows(config, train_paths, eval_paths):
+def _check_task_rows(config, train_paths, eval_paths, columns=None):
     """Lets the task learn from (e.g. the label set) and check every row, host side.
     Tasks without row checks still have their files read through, but for plain
     text (whose blank lines are no rows): a malformed or empty field anywhere
@@ -119,7 +128,7 @@ def _check_task_rows(config, train_paths, eval_paths):
 
     def rows(paths):
         return _rows(paths, config.data_fields, config.text_mode, required,
-                     task_class.text_fields)
+                     task_class.text_fields, columns)
     if not task_class.checks_rows():
         for _ in rows([p for p in train_paths + eval_paths if file_format(p) != "text"]):
             pass
@@ -172,9 +181,9 @@ def _prepare_vocab(opts, config, train_paths, directory):
         return load("").vocabulary_size
     path = os.path.join(directory, config.vocab_file)
     kept = os.path.join(opts.model_dir, config.vocab_file)
-    if kept != path and os.path.exists(kept):  # a non-chief worker resuming
+    if kept != path and fileio.exists(kept):  # a non-chief worker resuming
         atomic_copy(kept, path)
-    if os.path.exists(path):
+    if fileio.exists(path):
         if opts.vocab and load(opts.vocab).vocabulary != load(path).vocabulary:
             raise UsageError(f"--vocab={opts.vocab} differs from the vocab this model_dir "
                              f"was trained with ({path})")
@@ -196,7 +205,8 @@ def _prepare_vocab(opts, config, train_paths, directory):
           f"{len(train_paths)} file(s)...")
     from plugins import TASKS
     fields = [f for f in config.data_fields if f in TASKS.get(config.task).text_fields]
-    texts = texts_of(read_examples(train_paths, config.data_fields, opts.text_mode), fields)
+    texts = texts_of(read_examples(train_paths, config.data_fields, opts.text_mode,
+                                   opts.columns), fields)
     size = train_tokenizer(config.tokenizer, texts, opts.vocab_size, path, opts.lowercase,
                            config.family)
     print(f"vocab: {size} tokens -> {path}")
@@ -204,7 +214,7 @@ def _prepare_vocab(opts, config, train_paths, directory):
 
 
 def _check_resume(opts, config):
-    if not os.path.exists(os.path.join(opts.model_dir, "config.json")):
+    if not fileio.exists(os.path.join(opts.model_dir, "config.json")):
         return
     from zoo.train.precision import uses_loss_scaling
     saved = load_run_config(opts.model_dir)
@@ -218,6 +228,10 @@ def _check_resume(opts, config):
                          "(loss scaling is float16's only). Use the same float16 setting or a "
                          "new --model_dir.")
     differences = config_differences(saved, config)
+    from zoo.train.lora import saved_settings
+    lora_before, lora_after = saved_settings(saved.training), _lora_settings(opts)
+    differences += [f"--{key}: {lora_before[key]!r} -> {lora_after[key]!r}"
+                    for key in lora_after if lora_before[key] != lora_after[key]]
     if differences:
         raise UsageError(
             f"'{opts.model_dir}' holds a run with another configuration; refusing to resume "
@@ -253,6 +267,39 @@ def _validate(opts):
     return cluster
 
 
+def _lora_settings(opts):
+    """--lora_rank, --lora_alpha and --lora_targets as config.json's `training` keeps them."""
+    from zoo.train.lora import settings
+    return settings(opts.lora_rank, opts.lora_alpha, opts.lora_targets)
+
+
+def _check_lora(opts, config):
+    """The --lora_* flags, before any work: a rank or alpha below 0, LoRA flags without
+    a rank, --freeze beside LoRA, or a --lora_targets part that matches no layer
+    (the backbone is built once, with a vocabulary of 8, to list its layers)."""
+    from zoo.train.lora import LoraError, select
+    if opts.lora_rank < 0 or opts.lora_alpha < 0:
+        raise UsageError(f"--lora_rank and --lora_alpha must be >= 0, got {opts.lora_rank} "
+                         f"and {opts.lora_alpha}")
+    if not opts.lora_rank:
+        if opts.lora_alpha or opts.lora_targets != "attention":
+            raise UsageError("--lora_alpha and --lora_targets need --lora_rank (LoRA is off)")
+        return
+    if opts.freeze:
+        raise UsageError(f"--freeze={opts.freeze} and --lora_rank do not combine: LoRA "
+                         "freezes the whole backbone but its adapters already; to adapt only "
+                         "some layers, name them in --lora_targets")
+    from plugins import MODELS
+    spec = MODELS.get(config.model)
+    sizes = dict(config.model_config)
+    if "vocabulary_size" in sizes:
+        sizes["vocabulary_size"] = 8
+    try:
+        select(spec.builder(type(spec.config)(**sizes)), opts.lora_targets)
+    except LoraError as error:
+        raise UsageError(str(error)) from None
+
+
 def _cluster(opts):
     """The multi_worker cluster (None for other strategies); bad cluster flags fail here."""
     if opts.strategy != "multi_worker":
@@ -262,6 +309,15 @@ def _cluster(opts):
     try:
         return resolve_cluster(opts.worker_hosts, opts.task_index,
                                os.environ.get("TF_CONFIG"))
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def _check_columns(columns, fields):
+    """--columns must parse and map only fields the task reads."""
+    from zoo.data.readers import check_columns
+    try:
+        check_columns(columns, fields)
     except ValueError as error:
         raise UsageError(str(error)) from None
 
@@ -285,10 +341,12 @@ def evaluate_from_flags(opts):
     load_plugins_reporting(list(config.plugins))
     split_cpu(opts.cpu_replicas)
     paths = aligned_sources(expand_paths(opts.eval_data), config.data_fields)
-    check_readable(paths, config.data_fields, config.text_mode)
+    columns = opts.columns or config.training.get("columns", "")
+    _check_columns(columns, config.data_fields)
+    check_readable(paths, config.data_fields, config.text_mode, columns)
     strategy = _create_strategy(opts)
     record = evaluate_model_dir(opts.model_dir, paths, strategy, opts.global_batch_size,
-                                opts.eval_steps)
+                                opts.eval_steps, columns=columns)
     shown = " | ".join(f"{k} {v:.4f}" for k, v in record.items()
                        if k not in ("step", "time", "checkpoint", "eval_data", "seconds"))
     print(f"eval {record['checkpoint']} on {', '.join(paths)} ({record['seconds']:.1f}s)\n"
@@ -306,8 +364,8 @@ def _fingerprint(opts, config, directory):
         training[key] = [os.path.basename(path) for path in training[key]]
     vocab = ""
     if config.vocab_file:
-        with open(os.path.join(directory, config.vocab_file), "rb") as handle:
-            vocab = hashlib.sha256(handle.read()).hexdigest()
+        vocab = hashlib.sha256(
+            fileio.read_bytes(os.path.join(directory, config.vocab_file))).hexdigest()
     schedule = {name: getattr(opts, name) for name in (
         "steps_per_loop", "checkpoint_every", "eval_every", "eval_steps", "nan_policy",
         "max_skipped_steps")}
@@ -342,6 +400,8 @@ def _train_job(opts):
     split_cpu(opts.cpu_replicas)
     load_plugins_reporting(opts.plugins)
     config = _resolve_config(opts)
+    _check_columns(opts.columns, config.data_fields)
+    _check_lora(opts, config)
     if opts.layer_lr_decay != 1.0 and config.family == ENCODER_DECODER:
         raise UsageError("--layer_lr_decay needs one stack of transformer layers (BERT, GPT); "
                          "T5 has an encoder and a decoder stack")
@@ -374,7 +434,7 @@ def _check_resume_stream(opts, train_paths):
     differently (its files, batch size, seed, shuffling, batching, text mode): the
     resumed run skips the batches already trained on, which must be the same ones.
     `train_paths` None: the built-in corpus (in model_dir)."""
-    if not os.path.exists(os.path.join(opts.model_dir, "config.json")):
+    if not fileio.exists(os.path.join(opts.model_dir, "config.json")):
         return
     saved = load_run_config(opts.model_dir)
     if train_paths is None:
@@ -386,12 +446,15 @@ def _check_resume_stream(opts, train_paths):
     for name, missing in STREAM_SETTINGS.items():
         before = saved.training.get(name, missing)
         if name == "train_data" and before is not None:
-            same = [os.path.normpath(p) for p in before] == \
-                [os.path.normpath(p) for p in requested[name]]
+            same = [fileio.normalize(p) for p in before] == \
+                [fileio.normalize(p) for p in requested[name]]
         else:
             same = before is None or before == requested[name]
         if not same:
             differences.append(f"--{name}: {before!r} -> {requested[name]!r}")
+    if saved.training.get("columns", "") != opts.columns:
+        differences.append(f"--columns: {saved.training.get('columns', '')!r} -> "
+                           f"{opts.columns!r}")
     if saved.text_mode != opts.text_mode:
         differences.append(f"--text_mode: {saved.text_mode!r} -> {opts.text_mode!r}")
     if differences:
@@ -417,8 +480,9 @@ def _train(opts, config, strategy, directory):
     if train_paths is None:
         train_paths, eval_paths = _write_builtin_corpus(directory)
     try:
-        check_readable(train_paths + eval_paths, config.data_fields, opts.text_mode)
-        _check_task_rows(config, train_paths, eval_paths)
+        check_readable(train_paths + eval_paths, config.data_fields, opts.text_mode,
+                       opts.columns)
+        _check_task_rows(config, train_paths, eval_paths, opts.columns)
     except preemption.Interrupted:
         pass  # stopped below, with the other workers
     if stop_all(preemption.requested()):
@@ -440,7 +504,10 @@ def _train(opts, config, strategy, directory):
         "shuffle_buffer": opts.shuffle_buffer, "init_checkpoint": opts.init_checkpoint,
         "freeze": opts.freeze, "layer_lr_decay": opts.layer_lr_decay,
         "precision": opts.precision, "grad_accum_steps": opts.grad_accum_steps,
-        "batching": opts.batching, "jit_compile": opts.jit_compile}
+        "batching": opts.batching, "jit_compile": opts.jit_compile,
+        **_lora_settings(opts)}
+    if opts.columns:  # (absent otherwise: config.json stays as before)
+        config.training["columns"] = opts.columns
     if not same_on_all_workers(strategy, _fingerprint(opts, config, directory)):
         raise UsageError("the workers disagree on the run: start every worker with the same "
                          "flags and data (a vocab each worker trains must come out the same)")
@@ -478,8 +545,8 @@ def _train(opts, config, strategy, directory):
 
 def _report_missing(model_dir):
     """Whether a trained model_dir lacks its report (training logs but no report.html)."""
-    return os.path.exists(os.path.join(model_dir, "train_log.jsonl")) and \
-        not os.path.exists(os.path.join(model_dir, "report.html"))
+    return fileio.exists(os.path.join(model_dir, "train_log.jsonl")) and \
+        not fileio.exists(os.path.join(model_dir, "report.html"))
 
 
 def _latest_checkpoint(model_dir):

@@ -21,6 +21,7 @@ from zoo.assembly import assemble
 from zoo.train.distribute import any_worker
 from zoo.train.freezing import count_parameters, freeze
 from zoo.train.layer_lr import layer_lr_factors
+from zoo.train.lora import describe, run_adapters, saved_settings
 from zoo.train.initialization import initialize_backbone
 from zoo.data.pipeline import evaluation_dataset, training_dataset
 from zoo.train import preemption
@@ -34,8 +35,8 @@ orbit.controller._log = logging.info
 
 
 def _append_json(path, record):
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record, sort_keys=True) + "\n")
+    from zoo.fileio import append_text
+    append_text(path, json.dumps(record, sort_keys=True) + "\n")
 
 
 def _format(logs):
@@ -110,16 +111,11 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps,
     keras.utils.set_random_seed(opts.seed)
     with strategy.scope():
         with dtype_policy(precision):  # the training model only; exports are float32
-            run = assemble(config, directory)
+            run = assemble(config, directory, adapters=False)  # (LoRA: after the init)
         optimizer = with_loss_scaling(create_optimizer(
             opts.learning_rate, opts.train_steps, warmup_steps, opts.decay, opts.weight_decay,
             clip_norm=opts.clip_norm, name=opts.optimizer), precision)
         freeze(run.backbone, opts.freeze)
-        trainable, total = count_parameters(run.model)
-        optimizer.build(run.model.trainable_variables)
-        if opts.layer_lr_decay != 1.0:  # on AdamW, inside float16's LossScaleOptimizer
-            getattr(optimizer, "inner_optimizer", optimizer).scale_learning_rates(
-                layer_lr_factors(run.model, run.backbone, opts.layer_lr_decay))
         global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
                                   aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
         skipped_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="skipped_steps",
@@ -127,17 +123,27 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps,
     train_ds = training_dataset(train_paths, run.task, opts.global_batch_size, opts.seed,
                                 opts.text_mode, opts.shuffle_buffer,
                                 start_batch=checkpoint_step(opts.model_dir),
-                                batching=opts.batching)
+                                batching=opts.batching, columns=opts.columns)
     eval_ds = evaluation_dataset(eval_paths, run.task, opts.global_batch_size, opts.seed,
-                                 opts.text_mode) if eval_paths else None
+                                 opts.text_mode, opts.columns) if eval_paths else None
     names = metric_names(run.task, run.model, next(iter(train_ds)))
     if opts.init_checkpoint and not resume_from:
         report = initialize_backbone(run.backbone, run.model, opts.init_checkpoint,
                                      config.family, opts.allow_partial_restore)
         print(report.summary())
+    with strategy.scope():  # LoRA adapters once the init copied the weights (by their order)
+        adapted = run_adapters(run.backbone, config.training)
+        trainable, total = count_parameters(run.model)
+        optimizer.build(run.model.trainable_variables)
+        if opts.layer_lr_decay != 1.0:  # on AdamW, inside float16's LossScaleOptimizer
+            getattr(optimizer, "inner_optimizer", optimizer).scale_learning_rates(
+                layer_lr_factors(run.model, run.backbone, opts.layer_lr_decay))
     print(f"model {config.model}: {total:,} parameters ({trainable:,} trainable); task "
           f"{config.task}; {strategy.num_replicas_in_sync} replica(s) "
           f"({type(strategy).__name__})")
+    if adapted:
+        lora = saved_settings(config.training)
+        print(describe(adapted, lora["lora_rank"], lora["lora_alpha"], trainable, total))
     runner = TaskRunner(strategy, run.task, run.model, optimizer, global_step, train_ds,
                         eval_ds, names, nan_policy=nan_policy, skipped_steps=skipped_steps,
                         accum_steps=opts.grad_accum_steps,

@@ -32,6 +32,7 @@ class TrainOptions:
     train_data: str = ""
     eval_data: str = ""
     text_mode: str = "line"
+    columns: str = ""  # field=column,... of TSV/CSV/JSONL (zoo.data.readers.parse_columns)
     plugins: tuple = ()
     # -- tokenizer
     tokenizer: str = "auto"
@@ -43,6 +44,9 @@ class TrainOptions:
     allow_partial_restore: bool = False
     freeze: str = ""
     layer_lr_decay: float = 1.0
+    lora_rank: int = 0  # LoRA adapters of this rank, base weights frozen; 0: off
+    lora_alpha: float = 0.0  # adapter scale alpha/rank; 0: the rank (scale 1)
+    lora_targets: str = "attention"  # attention, all, or layer-name patterns (comma list)
     # -- schedule and optimizer
     train_steps: int = 300
     global_batch_size: int = 32
