@@ -4,7 +4,6 @@ import dataclasses
 import io
 import json
 import os
-import random
 import shutil
 
 import numpy as np
@@ -12,35 +11,21 @@ import pytest
 import tensorflow as tf
 
 from flagrun import train
+from test_finetune import write_sentiment
 from zoo.train.lora import LoraError, add_adapters, merge_adapters, select
 from zoo.train.options import UsageError
 
 NANO = ["--model=bert_nano", "--seq_len=32", "--global_batch_size=16", "--steps_per_loop=20",
         "--vocab_size=300"]
-POSITIVE = ["good", "great", "fine", "lovely", "superb"]
-NEGATIVE = ["bad", "awful", "dull", "poor", "boring"]
-FILLER = ["the", "film", "was", "a", "story", "with", "actors", "and", "music", "plot"]
 TEXTS = ["the film was superb", "the film was awful", "a story with dull music",
          "lovely actors and plot"]
-
-
-def write_sentiment(path, rows, seed):
-    rng = random.Random(seed)
-    lines = ["sentence\tlabel"]
-    for _ in range(rows):
-        label = rng.randint(0, 1)
-        words = rng.sample(FILLER, 5) + [rng.choice(POSITIVE if label else NEGATIVE)]
-        rng.shuffle(words)
-        lines.append(f"{' '.join(words)}\t{label}")
-    path.write_text("\n".join(lines) + "\n")
-    return str(path)
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
-    return {"train": write_sentiment(root / "train.tsv", 600, 0),
-            "dev": write_sentiment(root / "dev.tsv", 100, 1)}
+    return {"train": write_sentiment(root / "train.tsv", 600, 0, ("0", "1")),
+            "dev": write_sentiment(root / "dev.tsv", 100, 1, ("0", "1"))}
 
 
 @pytest.fixture(scope="module")

@@ -71,19 +71,11 @@ class ByteBpeEncoder(TextEncoder):
     def _detokenize_ragged(self, ids):
         return self.tokenizer.detokenize(ids)
 
-    def encode(self, texts, pair_texts=None):
-        """As TextEncoder.encode; the mask is where the packer (padding with -1) put ids."""
-        segments = (self.tokenize(texts),) if pair_texts is None else (
-            self.tokenize(texts), self.tokenize(pair_texts))
-        token_ids, segment_ids = self.packer(segments)
-        padding_mask = tf.cast(token_ids >= 0, tf.int32)
-        token_ids = tf.where(token_ids >= 0, token_ids, self.pad_id)
-        if self.trim_padding:
-            longest = tf.reduce_max(tf.reduce_sum(padding_mask, axis=1))
-            width = tf.minimum((longest + 7) // 8 * 8, self.seq_len)
-            token_ids, segment_ids, padding_mask = (
-                t[:, :width] for t in (token_ids, segment_ids, padding_mask))
-        return token_ids, segment_ids, padding_mask
+    def _mask_padding(self, token_ids):
+        """The packer pads with -1 (padding, start and end share one id): the mask is
+        where it put ids, and the padding becomes `pad_id`."""
+        return (tf.where(token_ids >= 0, token_ids, self.pad_id),
+                tf.cast(token_ids >= 0, tf.int32))
 
     @staticmethod
     def _token_bytes(token):

@@ -129,7 +129,7 @@ class TextEncoder:
         segments = (self.tokenize(texts),) if pair_texts is None else (
             self.tokenize(texts), self.tokenize(pair_texts))
         token_ids, segment_ids = self.packer(segments)
-        padding_mask = tf.cast(token_ids != self.pad_id, tf.int32)
+        token_ids, padding_mask = self._mask_padding(token_ids)
         if self.trim_padding:
             # Cut the batch to its longest row (rounded up to a multiple of 8):
             # no compute is spent on columns that are padding in every row.
@@ -138,6 +138,10 @@ class TextEncoder:
             token_ids, segment_ids, padding_mask = (
                 t[:, :width] for t in (token_ids, segment_ids, padding_mask))
         return token_ids, segment_ids, padding_mask
+
+    def _mask_padding(self, token_ids):
+        """(token ids, 0/1 padding mask) of packed rows: padding is `pad_id`."""
+        return token_ids, tf.cast(token_ids != self.pad_id, tf.int32)
 
     def id_to_token(self, ids):
         return self.vocabulary[ids] if isinstance(ids, int) else \
