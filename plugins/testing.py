@@ -23,6 +23,9 @@ In order, failing at the first broken rule:
    `text_b`, ...); their strings come from `warmup_inputs()`, which must cover
    every input of the task's own signatures (`tokenize` falls back to a stock
    text).
+5. The export's TF Serving warm-up file (`assets.extra/tf_serving_warmup_requests`)
+   holds PredictionLog records, and each request, replayed through the loaded
+   SavedModel as TF Serving replays it at load, succeeds.
 
 Models: by default the first registered `*_nano` model of each family the
 task accepts (bert_nano, gpt_nano, t5_nano), so that a check takes minutes
@@ -169,7 +172,52 @@ def _check_signatures(export_path, task):
             _require(value.shape.rank and value.shape[0] == batch,
                      f"signature '{name}' output '{key}' has shape {value.shape}, not a "
                      f"batch dimension of {batch}")
+    check_warmup_requests(export_path, loaded)
     return sorted(loaded.signatures)
+
+
+def check_warmup_requests(export_path, loaded=None):
+    """Replays every request of the export's warm-up file through the SavedModel
+    (`loaded`, or loaded from `export_path`), as TF Serving does when it loads a
+    version; raises ConformanceError at the first record that is not a
+    PredictionLog or whose request fails.
+
+        >>> check_warmup_requests("runs/sst2/export/1")
+    """
+    from tensorflow_serving.apis import prediction_log_pb2
+    from zoo.serve.export import WARMUP_FILE
+    loaded = loaded or tf.saved_model.load(export_path)
+    path = os.path.join(export_path, "assets.extra", WARMUP_FILE)
+    _require(tf.io.gfile.exists(path), f"the export has no warm-up file {path}")
+    count = 0
+    for record in tf.data.TFRecordDataset(path):
+        log = prediction_log_pb2.PredictionLog()
+        try:
+            log.ParseFromString(record.numpy())
+        except Exception as error:  # noqa: BLE001 - reported as the failed check
+            raise ConformanceError(f"warm-up record {count + 1} of {path} is not a "
+                                   f"PredictionLog: {error}") from error
+        _require(log.WhichOneof("log_type") == "predict_log",
+                 f"warm-up record {count + 1} of {path} holds no predict_log")
+        request = log.predict_log.request
+        name = request.model_spec.signature_name or "serving_default"
+        _require(name in loaded.signatures, f"warm-up record {count + 1} of {path} calls "
+                 f"signature '{name}', which the export lacks")
+        signature = loaded.signatures[name]
+        inputs = {key: tf.constant(tf.make_ndarray(proto))
+                  for key, proto in request.inputs.items()}
+        _require(set(inputs) == set(signature.structured_input_signature[1]),
+                 f"warm-up record {count + 1} of {path} gives inputs {sorted(inputs)}, "
+                 f"signature '{name}' takes {sorted(signature.structured_input_signature[1])}")
+        try:
+            outputs = signature(**inputs)
+        except Exception as error:  # noqa: BLE001 - reported as the failed check
+            raise ConformanceError(f"warm-up record {count + 1} of {path} fails on "
+                                   f"'{name}': {type(error).__name__}: {error}") from error
+        _require(outputs, f"warm-up record {count + 1} of {path}: '{name}' returned no "
+                 "outputs")
+        count += 1
+    _require(count > 0, f"the warm-up file {path} holds no request")
 
 
 # -- bad rows ------------------------------------------------------------------

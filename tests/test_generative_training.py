@@ -155,12 +155,9 @@ def test_span_corruption_pretraining_then_translation_fine_tuning(tmp_path, caps
     train(f"--model_dir={pretrain}", "--model=t5_nano", "--task=span_corruption",
           f"--train_data={corpus}", "--seq_len=24", "--vocab_size=200",
           "--global_batch_size=16", "--train_steps=20", "--steps_per_loop=10",
-          "--learning_rate=3e-3", "--tokenizer=sentencepiece_unigram")
+          "--learning_rate=3e-3", "--tokenizer=sentencepiece_unigram", "--noexport")
     losses = [r["loss"] for r in log(pretrain)]
-    assert losses[-1] < losses[0]
-    outputs = call_every_signature(os.path.join(pretrain, "export", "1"),
-                                   {"text": ["red <extra_id_0> runs"]})
-    assert set(outputs) == {"serving_default", "fill_spans", "tokenize"}
+    assert losses[-1] < losses[0]  # (its export: the conformance kit's span_corruption case)
     capsys.readouterr()
     train(f"--model_dir={tmp_path}/ft", "--model=t5_nano", "--task=translation",
           f"--train_data={pairs}", f"--init_checkpoint={pretrain}", "--seq_len=24",

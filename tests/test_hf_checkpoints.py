@@ -272,6 +272,21 @@ def test_family_mismatch_is_refused(tmp_path):
               f"--init_checkpoint={directory}", *RUN)
 
 
+def test_the_joined_gpt2_tokenizer_file_is_removed_at_exit(tmp_path):
+    """GPT-2's vocab.json and merges.txt are joined into a temporary bpe.json; the
+    process that made it removes it when it exits."""
+    import subprocess
+    import sys
+    directory, _ = gpt2_dir(tmp_path / "gpt2")
+    code = ("from zoo.train.initialization import source_vocab; import os; "
+            f"path = source_vocab({str(directory)!r}); assert os.path.isfile(path); print(path)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    path = result.stdout.strip().splitlines()[-1]
+    assert path.endswith("bpe.json") and not os.path.exists(os.path.dirname(path))
+
+
 # -- fine-tuning from the file, and serving raw text ----------------------------
 
 

@@ -4,15 +4,11 @@ import os
 
 import pytest
 import tensorflow as tf
-from absl import flags
 
 from tasks.nsp import IS_NEXT, NOT_NEXT, sentence_pairs, split_sentences
-from zoo.cli import train as train_cli  # defines the zoo-train flags
+from zoo.cli import train as train_cli  # noqa: F401  (defines the zoo-train flags)
 from zoo.data.builtin import write_corpus
-from zoo.train.job import train_from_flags
 from flagrun import train
-
-FLAGS = flags.FLAGS
 
 
 def documents(count, sentences=4):
@@ -45,29 +41,20 @@ def test_split_sentences_on_punctuation_and_lines():
         [b"One.", b"Two!", b"Three?", b"Four"], [b"Solo"]]
 
 
-def test_joint_mlm_nsp_loss_is_the_sum_of_its_terms(tmp_path):
-    """Training and export of mlm_nsp are covered by the conformance kit."""
+def test_mlm_nsp_loss_is_the_sum_of_its_terms_its_head_has_dropout_and_it_exports(tmp_path):
+    """One mlm_nsp run: its logged loss is mlm + nsp and the MLM term falls; the NSP
+    head has its own dropout; the export answers next_sentence like the model."""
     data = write_corpus(str(tmp_path / "docs.txt"), 400, seed=7)
     model_dir = str(tmp_path / "run")
-    FLAGS.unparse_flags()
-    FLAGS(["zoo-train", f"--model_dir={model_dir}", "--task=mlm_nsp", f"--train_data={data}",
-           "--model=bert_nano", "--seq_len=64", "--global_batch_size=16", "--train_steps=40",
-           "--steps_per_loop=20", "--learning_rate=2e-3", "--vocab_size=300", "--noexport"])
-    logs = train_from_flags(train_cli.train_options())
+    logs = train(f"--model_dir={model_dir}", "--task=mlm_nsp", f"--train_data={data}",
+                 "--model=bert_nano", "--seq_len=64", "--global_batch_size=16",
+                 "--train_steps=40", "--steps_per_loop=20", "--learning_rate=2e-3",
+                 "--vocab_size=300", "--task_config=dropout=0.5", "--model_overrides=dropout=0")
     log = [json.loads(line) for line in open(os.path.join(model_dir, "train_log.jsonl"))]
     assert log[-1]["mlm"] < log[0]["mlm"]
     for record in log + [logs["train"]]:
         assert record["loss"] == pytest.approx(record["mlm"] + record["nsp"], rel=1e-6)
     assert 0.0 <= record["nsp_accuracy"] <= 1.0 and 0.0 < record["masked_accuracy"] < 1.0
-
-
-def test_mlm_nsp_head_has_nsp_dropout_and_exports_next_sentence(tmp_path):
-    data = write_corpus(str(tmp_path / "docs.txt"), 200, seed=7)
-    model_dir = str(tmp_path / "run")
-    train(f"--model_dir={model_dir}", "--task=mlm_nsp", f"--train_data={data}",
-          "--model=bert_nano", "--seq_len=32", "--global_batch_size=8", "--train_steps=2",
-          "--steps_per_loop=2", "--vocab_size=300", "--task_config=dropout=0.5",
-          "--model_overrides=dropout=0")
     from plugins import load_plugins
     from zoo.assembly import assemble
     from zoo.run_config import load_run_config

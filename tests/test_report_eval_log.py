@@ -3,6 +3,9 @@ name and a list of files next to the numbers), and a report failure never costs 
 run its export."""
 import json
 import os
+import shutil
+
+import pytest
 
 from zoo.cli import train as train_cli  # noqa: F401  (defines the zoo-train flags)
 from flagrun import train
@@ -36,12 +39,26 @@ def test_report_skips_non_numeric_fields(tmp_path):
     assert "dev.tsv" in page
 
 
-def test_training_reports_and_exports_after_an_eval_run(tmp_path, capsys):
-    data = write_tsv(tmp_path / "train.tsv")
-    model_dir = str(tmp_path / "run")
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory):
+    """(training data, a model_dir trained 10 steps without export, then `--mode=eval`);
+    each test works on its own copy."""
+    root = tmp_path_factory.mktemp("evaluated")
+    data = write_tsv(root / "train.tsv")
+    model_dir = str(root / "run")
     train(f"--model_dir={model_dir}", f"--train_data={data}", "--train_steps=10", "--noexport",
           *NANO)
     train("--mode=eval", f"--model_dir={model_dir}", f"--eval_data={data}")
+    return data, model_dir
+
+
+def copy_of(model_dir, tmp_path):
+    return shutil.copytree(model_dir, str(tmp_path / "run"))
+
+
+def test_training_reports_and_exports_after_an_eval_run(evaluated, tmp_path, capsys):
+    data, model_dir = evaluated
+    model_dir = copy_of(model_dir, tmp_path)
     from zoo.evaluate.report import write_report
     assert os.path.exists(write_report(model_dir))
     capsys.readouterr()
@@ -51,15 +68,16 @@ def test_training_reports_and_exports_after_an_eval_run(tmp_path, capsys):
     assert os.listdir(os.path.join(model_dir, "export")) == ["1"]
 
 
-def test_a_failing_report_does_not_stop_the_export(tmp_path, capsys, monkeypatch):
+def test_a_failing_report_does_not_stop_the_export(evaluated, tmp_path, capsys, monkeypatch):
     from zoo.evaluate import report
 
     def broken(model_dir):
         raise ValueError("cannot draw")
     monkeypatch.setattr(report, "write_report", broken)
-    data = write_tsv(tmp_path / "train.tsv")
-    model_dir = str(tmp_path / "run")
-    train(f"--model_dir={model_dir}", f"--train_data={data}", "--train_steps=10", *NANO)
+    data, model_dir = evaluated
+    model_dir = copy_of(model_dir, tmp_path)
+    capsys.readouterr()
+    train(f"--model_dir={model_dir}", f"--train_data={data}", "--train_steps=20", *NANO)
     out = capsys.readouterr().out
     assert "warning: no report (ValueError: cannot draw)" in out
     assert os.listdir(os.path.join(model_dir, "export")) == ["1"]

@@ -1,71 +1,67 @@
-"""The TF Serving warm-up file of an export: PredictionLog records (TFRecord) whose
-requests, replayed against the loaded SavedModel, succeed (TF Serving replays them
-when it loads a version, and refuses the version if one fails)."""
+"""The conformance kit's warm-up check (plugins.testing.check_warmup_requests): TF
+Serving replays an export's warm-up file (PredictionLog records) when it loads a
+version and refuses the version if a request fails, so the kit replays it too.
+
+Every built-in task's real export goes through this check in test_conformance_*.py;
+here a one-signature SavedModel shows that each kind of broken file is caught.
+"""
 import os
-import random
 
 import pytest
 import tensorflow as tf
-import tensorflow_text  # noqa: F401  (registers the TF Text ops the exports use)
 
-from zoo.cli import train as train_cli  # noqa: F401  (defines the zoo-train flags)
-from zoo.serve.export import WARMUP_FILE
-from flagrun import train
-
-WORDS = "red green blue cat dog bird runs sits jumps big small old".split()
+from plugins.testing import ConformanceError, check_warmup_requests
+from zoo.serve.export import WARMUP_FILE, write_warmup_requests
 
 
-def write_data(root):
-    rng = random.Random(0)
-    sentences = [" ".join(rng.sample(WORDS, 5)) for _ in range(64)]
-    (root / "text.txt").write_text("\n".join(sentences) + "\n")
-    (root / "labels.tsv").write_text("sentence\tlabel\n" + "".join(
-        f"{s}\t{'pos' if 'cat' in s else 'neg'}\n" for s in sentences))
-    (root / "pairs.tsv").write_text("source\ttarget\n" + "".join(
-        f"{s}\t{' '.join(reversed(s.split()))}\n" for s in sentences))
-    return root
+@pytest.fixture(scope="module")
+def export(tmp_path_factory):
+    """A SavedModel whose serving_default takes raw strings `text` and fails on ''."""
+    module = tf.Module()
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def serve(text):
+        tf.debugging.assert_greater(tf.strings.length(text), 0, message="empty text")
+        return {"length": tf.strings.length(text)}
+    module.serve = serve
+    path = str(tmp_path_factory.mktemp("export") / "1")
+    tf.saved_model.save(module, path, signatures={"serving_default": serve})
+    os.makedirs(os.path.join(path, "assets.extra"))
+    return path
 
 
-CASES = {
-    "mlm": ["--model=bert_nano", "--task=mlm", "--train_data={root}/text.txt"],
-    "classification": ["--model=bert_nano", "--task=classification",
-                       "--train_data={root}/labels.tsv"],
-    "clm": ["--model=gpt_nano", "--task=clm", "--tokenizer=char",
-            "--train_data={root}/text.txt", "--task_config=max_new_tokens=4"],
-    "translation": ["--model=t5_nano", "--task=translation", "--train_data={root}/pairs.tsv",
-                    "--task_config=max_new_tokens=4"],
-}
+def warmup_file(export):
+    return os.path.join(export, "assets.extra", WARMUP_FILE)
 
 
-def read_requests(export):
-    from tensorflow_serving.apis import prediction_log_pb2
-    path = os.path.join(export, "assets.extra", WARMUP_FILE)
-    logs = []
-    for record in tf.data.TFRecordDataset(path):
-        log = prediction_log_pb2.PredictionLog()
-        log.ParseFromString(record.numpy())
-        logs.append(log)
-    return logs
+def test_requests_that_replay_pass(export):
+    write_warmup_requests(warmup_file(export), "export", {"text": ["a film", "b"]})
+    check_warmup_requests(export)
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_warmup_requests_parse_and_replay(case, tmp_path):
-    root = write_data(tmp_path)
-    model_dir = str(tmp_path / "run")
-    train(f"--model_dir={model_dir}", "--train_steps=2", "--steps_per_loop=2",
-          "--global_batch_size=8", "--seq_len=16", "--vocab_size=200",
-          *[flag.format(root=root) for flag in CASES[case]])
-    export = os.path.join(model_dir, "export", "1")
-    logs = read_requests(export)
-    assert logs, "the warm-up file holds no request"
-    loaded = tf.saved_model.load(export)
-    for log in logs:
-        assert log.WhichOneof("log_type") == "predict_log"
-        request = log.predict_log.request
-        assert request.model_spec.name == "export"
-        signature = loaded.signatures[request.model_spec.signature_name]
-        inputs = {name: tf.constant(tf.make_ndarray(proto))
-                  for name, proto in request.inputs.items()}
-        assert set(inputs) == set(signature.structured_input_signature[1])
-        outputs = signature(**inputs)
-        assert outputs and all(int(tf.size(value)) > 0 for value in outputs.values())
+@pytest.mark.parametrize("inputs, message", [
+    ({"text": ["a film", ""]}, "fails on 'serving_default': InvalidArgumentError"),
+    ({"sentence": ["a film"]}, r"gives inputs \['sentence'\], signature 'serving_default' "
+                               r"takes \['text'\]"),
+])
+def test_a_request_that_fails_is_caught(export, inputs, message):
+    write_warmup_requests(warmup_file(export), "export", inputs)
+    with pytest.raises(ConformanceError, match="warm-up record 1 of .*" + message):
+        check_warmup_requests(export)
+
+
+def test_a_record_that_is_not_a_prediction_log_is_caught(export):
+    with tf.io.TFRecordWriter(warmup_file(export)) as writer:
+        writer.write(b"\xff\xff not a protocol buffer")
+    with pytest.raises(ConformanceError, match="warm-up record 1 of .* is not a PredictionLog"):
+        check_warmup_requests(export)
+
+
+def test_an_empty_or_missing_file_is_caught(export):
+    with tf.io.TFRecordWriter(warmup_file(export)):
+        pass
+    with pytest.raises(ConformanceError, match="holds no request"):
+        check_warmup_requests(export)
+    os.remove(warmup_file(export))
+    with pytest.raises(ConformanceError, match="has no warm-up file"):
+        check_warmup_requests(export)

@@ -17,9 +17,11 @@ Example:
     >>> source_kind("hf/bert-base-uncased")
     ('hf', 'hf/bert-base-uncased')
 """
+import atexit
 import dataclasses
 import json
 import os
+import shutil
 import tempfile
 
 import tensorflow as tf
@@ -119,14 +121,17 @@ def source_tokenizer(path):
 
 def _hf_vocab(directory):
     """The one tokenizer file of a Hugging Face directory (GPT-2's two files are
-    joined into a bpe.json in a temporary directory)."""
+    joined into a bpe.json in a temporary directory, removed when the process
+    exits: the run keeps its own copy in model_dir)."""
     model_type = _hf_config(directory)["model_type"]
     names = hf_import.TOKENIZER_FILES[model_type]
     if model_type != "gpt2":
         return os.path.join(directory, names[0])
     from zoo.data.bpe import write_bpe_file
+    scratch = tempfile.mkdtemp(prefix="zoo-hf-")
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
     return write_bpe_file(*(os.path.join(directory, n) for n in names),
-                          os.path.join(tempfile.mkdtemp(prefix="zoo-hf-"), "bpe.json"))
+                          os.path.join(scratch, "bpe.json"))
 
 
 def source_vocab(path):
