@@ -1,4 +1,6 @@
 """Fine-tuning: label mapping, bad labels, restore report, freezing, export parity."""
+import contextlib
+import io
 import os
 import random
 
@@ -48,21 +50,24 @@ def pretrained(tmp_path_factory, data):
 
 @pytest.fixture(scope="module")
 def classifier(tmp_path_factory, data, pretrained):
+    """(model_dir, final logs, stdout) of a classifier fine-tuned from `pretrained`."""
     model_dir = str(tmp_path_factory.mktemp("cls"))
-    logs = train(f"--model_dir={model_dir}", "--task=classification",
-                 f"--train_data={data['train']}", f"--eval_data={data['dev']}",
-                 f"--init_checkpoint={pretrained}", "--train_steps=120", *NANO)
-    return model_dir, logs
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        logs = train(f"--model_dir={model_dir}", "--task=classification",
+                     f"--train_data={data['train']}", f"--eval_data={data['dev']}",
+                     f"--init_checkpoint={pretrained}", "--train_steps=120", *NANO)
+    return model_dir, logs, out.getvalue()
 
 
 def test_classifier_learns_and_reports_all_metrics(classifier):
-    _, logs = classifier
+    _, logs, _ = classifier
     assert logs["eval"]["accuracy"] > 0.9
     assert logs["eval"]["macro_f1"] > 0.9 and logs["eval"]["matthews_corr"] > 0.8
 
 
 def test_string_labels_are_stored_and_exported(classifier, data):
-    model_dir, _ = classifier
+    model_dir, _, _ = classifier
     from zoo.run_config import load_run_config
     assert load_run_config(model_dir).task_config["labels"] == "neg|pos"
     loaded = tf.saved_model.load(os.path.join(model_dir, "export", "1"))
@@ -74,7 +79,7 @@ def test_string_labels_are_stored_and_exported(classifier, data):
 
 
 def test_exported_predictions_equal_eval_time_predictions(classifier, data):
-    model_dir, _ = classifier
+    model_dir, _, _ = classifier
     from plugins import load_plugins
     from zoo.assembly import assemble
     from zoo.data.pipeline import evaluation_dataset
@@ -92,7 +97,7 @@ def test_exported_predictions_equal_eval_time_predictions(classifier, data):
 
 
 def test_zoo_predict_prints_the_exported_labels(classifier, capsys):
-    model_dir, _ = classifier
+    model_dir, _, _ = classifier
     from zoo.cli import predict
     texts = ["the film was superb", "the film was awful", "a story with dull music"]
     FLAGS.unparse_flags()
@@ -105,10 +110,8 @@ def test_zoo_predict_prints_the_exported_labels(classifier, capsys):
     assert [line.split("\t")[2] for line in printed] == texts
 
 
-def test_restore_report_lists_restored_and_new(pretrained, tmp_path, data, capsys):
-    train(f"--model_dir={tmp_path}/a", "--task=classification", f"--train_data={data['train']}",
-          f"--init_checkpoint={pretrained}", "--train_steps=1", "--noexport", *NANO)
-    out = capsys.readouterr().out
+def test_restore_report_lists_restored_and_new(classifier):
+    _, _, out = classifier
     assert "restored 39 variables" in out and "newly initialised 2, unmatched 0" in out
     assert "  new: head/kernel\n  new: head/bias" in out
 
