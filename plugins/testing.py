@@ -231,6 +231,7 @@ def _refusal_check(task_name, model, train_data, options):
     from zoo.data.files import expand_paths
     from zoo.data.readers import DataError, aligned_sources, check_readable, iter_rows
     from zoo.train import job
+    from zoo.train.preparation import check_task_rows
     config = job._resolve_config(job.default_options(**{
         **options, "model": model, "task": task_name, "train_data": train_data}))
     train_paths = aligned_sources(expand_paths(train_data), config.data_fields)
@@ -243,7 +244,7 @@ def _refusal_check(task_name, model, train_data, options):
                 pass
             with contextlib.redirect_stdout(io.StringIO()):  # its data-check notes
                 check_readable([path], config.data_fields, config.text_mode)
-                job._check_task_rows(dataclasses.replace(config), train_paths, [path])
+                check_task_rows(dataclasses.replace(config), train_paths, [path])
         except DataError:
             return True
         return False

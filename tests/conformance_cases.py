@@ -24,7 +24,13 @@ GERMAN = {"red": "rot", "green": "gruen", "blue": "blau", "cat": "katze", "dog":
           "bird": "vogel", "runs": "laeuft", "sits": "sitzt", "big": "gross", "old": "alt"}
 
 
+def write_lines(path, lines):
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
 def labelled(path, rows, label_of, seed=0):
+    """Sentiment-like rows: the count of "great" against "dull" gives the label."""
     rng = random.Random(seed)
     lines = ["text\tlabel"]
     for _ in range(rows):
@@ -32,8 +38,7 @@ def labelled(path, rows, label_of, seed=0):
         words = rng.sample(WORDS, 4) + ["great"] * strength + ["dull"] * (2 - strength)
         rng.shuffle(words)
         lines.append(f"{' '.join(words)}\t{label_of(strength)}")
-    path.write_text("\n".join(lines) + "\n")
-    return str(path)
+    return write_lines(path, lines)
 
 
 def topical_documents(path, count, seed=0):
@@ -47,8 +52,7 @@ def topical_documents(path, count, seed=0):
         topic = rng.choice(topics)
         lines.append(" ".join(f"the {topic} {rng.choice(verbs)} the {topic} ."
                               for _ in range(rng.randint(2, 4))))
-    path.write_text("\n".join(lines) + "\n")
-    return str(path)
+    return write_lines(path, lines)
 
 
 def tagged(path, rows, seed=0):
@@ -61,18 +65,15 @@ def tagged(path, rows, seed=0):
         words += ["goal"] * ("sport" in tags) + ["song"] * ("music" in tags)
         rng.shuffle(words)
         lines.append(f"{' '.join(words)}\t{'|'.join(tags)}")
-    path.write_text("\n".join(lines) + "\n")
-    return str(path)
+    return write_lines(path, lines)
 
 
 def parallel(path, rows, seed=0):
+    """Toy translation pairs: each word and its GERMAN, in the same order."""
     rng = random.Random(seed)
-    lines = ["source\ttarget"]
-    for _ in range(rows):
-        words = rng.sample(sorted(GERMAN), rng.randint(2, 5))
-        lines.append(f"{' '.join(words)}\t{' '.join(GERMAN[w] for w in words)}")
-    path.write_text("\n".join(lines) + "\n")
-    return str(path)
+    pairs = (rng.sample(sorted(GERMAN), rng.randint(2, 5)) for _ in range(rows))
+    return write_lines(path, ["source\ttarget"] + [
+        f"{' '.join(words)}\t{' '.join(GERMAN[w] for w in words)}" for words in pairs])
 
 
 def bad_file(path, content):

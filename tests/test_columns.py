@@ -89,7 +89,7 @@ def test_zoo_train_checks_mrpc_with_columns(tmp_path, monkeypatch):
     def stop(opts, config, train_paths, directory):
         seen["labels"] = config.task_config["labels"]
         raise RuntimeError("stop before the vocab")
-    monkeypatch.setattr(job, "_prepare_vocab", stop)
+    monkeypatch.setattr(job, "prepare_vocab", stop)
     path = mrpc(tmp_path)
     with pytest.raises(RuntimeError, match="stop before the vocab"):
         train(tmp_path, task="classification", task_config="pair=true", train_data=path,

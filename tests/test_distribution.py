@@ -1,5 +1,5 @@
-"""MirroredStrategy over 2 logical CPUs trains exactly like one device, with
-gradient accumulation too.
+"""MirroredStrategy over 2 logical CPUs trains exactly like one device, and so
+does a LoRA run with gradient accumulation.
 
 Each run is a subprocess, since the CPU must be split before TensorFlow runs
 any op. Dropout is off: with it on, replicas draw different masks.
@@ -16,6 +16,7 @@ import tensorflow as tf
 from zoo.data import builtin
 
 STEPS = 8
+LORA = ["--lora_rank=2", "--lora_alpha=4"]
 
 
 def run_zoo_train(model_dir, data, *args):
@@ -72,12 +73,24 @@ def test_mirrored_two_replicas_equals_one_device(tmp_path, data, one_device):
     assert_same_training(one_device, two)
 
 
-def test_mirrored_with_accumulation_equals_one_device(tmp_path, data, one_device):
-    """2 replicas x 2 micro-batches of 4 equal one step on 16 examples; XLA is
-    turned off on logical CPUs, with the reason; nan_policy=skip takes the
-    cross-replica apply path."""
+@pytest.fixture(scope="module")
+def one_device_lora(tmp_path_factory, data):
+    model_dir = str(tmp_path_factory.mktemp("one_lora") / "run")
+    run_zoo_train(model_dir, data, "--strategy=one_device", *LORA)
+    return model_dir
+
+
+def test_mirrored_lora_with_accumulation_equals_one_device(tmp_path, data, one_device,
+                                                          one_device_lora):
+    """LoRA adapters, 2 replicas x 2 micro-batches of 4: one step on 16 examples, as on
+    one device; only the adapters and the head train. XLA is turned off on logical
+    CPUs, with the reason; nan_policy=skip takes the cross-replica apply path."""
     two = str(tmp_path / "two")
-    out = run_zoo_train(two, data, "--strategy=mirrored", "--cpu_replicas=2",
+    out = run_zoo_train(two, data, "--strategy=mirrored", "--cpu_replicas=2", *LORA,
                         "--grad_accum_steps=2", "--jit_compile", "--nan_policy=skip")
     assert "--jit_compile is off: XLA fails under MirroredStrategy on logical CPU devices" in out
-    assert_same_training(one_device, two)
+    assert "lora: rank 2" in out
+    assert_same_training(one_device_lora, two)
+    # 8 adapters (A and B of query and value in 2 layers) and the MLM head's few
+    # weights train, against every weight of the plain run
+    assert 8 < len(checkpoint_arrays(two)) < len(checkpoint_arrays(one_device)) / 2

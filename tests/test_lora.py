@@ -179,6 +179,41 @@ def test_checkpoints_hold_the_adapters_and_resume_bit_exactly(lora_run, data, pr
         np.testing.assert_array_equal(one.get_tensor(name), two.get_tensor(name), err_msg=name)
 
 
+def test_a_lora_run_initialises_another_run_with_its_adapters_merged(lora_run, pretrained):
+    """--init_checkpoint=<a LoRA run>: the new backbone starts from W + A @ B * alpha / rank,
+    with no adapter variable, whether the new run trains fully or with LoRA again."""
+    from zoo.train.initialization import initialize_backbone
+    model_dir, _, _ = lora_run
+    tuned = restored(model_dir)
+    assert merge_adapters(tuned.model) == 4
+    merged, base = backbone_values(tuned), backbone_values(restored(pretrained))
+    fresh = restored(pretrained)  # a backbone of the same shape, to initialise
+    report = initialize_backbone(fresh.backbone, fresh.model, model_dir, family="encoder")
+    assert report.unmatched == [] and len(report.restored) == len(merged)
+    values = backbone_values(fresh)
+    assert values.keys() == merged.keys()
+    for path, value in merged.items():
+        np.testing.assert_array_equal(values[path], value, err_msg=path)
+    query = "transformer_layer_0/self_attention_layer/query/kernel"
+    assert np.abs(values[query] - base[query]).max() > 1e-4  # the adapters' share is in
+
+
+def test_lora_under_mixed_float16_trains_float32_adapters_on_the_kept_base(tmp_path, data,
+                                                                          pretrained):
+    model_dir = str(tmp_path / "mixed")
+    train(*lora_command(model_dir, data, pretrained, "--precision=mixed_float16",
+                        "--train_steps=10", "--checkpoint_every=10", "--noexport"))
+    base, tuned = backbone_values(restored(pretrained)), backbone_values(restored(model_dir))
+    for path in base:
+        np.testing.assert_array_equal(tuned[path], base[path], err_msg=path)
+    adapters = {p: v for p, v in tuned.items() if "lora_kernel" in p}
+    assert len(adapters) == 8 and all(v.dtype == np.float32 for v in adapters.values())
+    assert all(np.abs(v).max() > 0 for p, v in adapters.items() if p.endswith("_b"))
+    losses = [json.loads(line)["loss"] for line in open(os.path.join(model_dir,
+                                                                     "train_log.jsonl"))]
+    assert np.all(np.isfinite(losses))
+
+
 # -- export -----------------------------------------------------------------------
 
 def test_export_merges_the_adapters_and_answers_as_the_unmerged_model(lora_run):

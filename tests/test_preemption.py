@@ -89,7 +89,7 @@ def test_sigterm_in_each_phase_stops_cleanly_and_the_same_command_finishes(
         return logs, capsys.readouterr().out
 
     # The data checks: nothing is written but the (unchanged) model_dir.
-    logs, out = run(zoo.train.job, "_check_task_rows")
+    logs, out = run(zoo.train.job, "check_task_rows")
     assert logs == {"preempted": "during or after the data checks, before the vocab"}
     assert ("SIGTERM: stopped during or after the data checks, before the vocab; run the "
             "same command to resume") in out

@@ -208,7 +208,7 @@ def refused_before_any_work(monkeypatch, model_dir, *args):
 
     def work(*_):
         raise AssertionError("work started before the refusal")
-    for name in ("_check_task_rows", "_prepare_vocab", "_write_builtin_corpus"):
+    for name in ("check_task_rows", "prepare_vocab", "write_builtin_corpus"):
         monkeypatch.setattr(zoo.train.job, name, work)
     with pytest.raises(UsageError) as error:
         train(f"--model_dir={model_dir}", *args)

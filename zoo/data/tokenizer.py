@@ -13,8 +13,11 @@ Example:
     >>> ids.shape
     TensorShape([1, 128])
 """
+import re
+
 import keras_hub
 import tensorflow as tf
+import tensorflow_text as tf_text
 
 from zoo import fileio
 from zoo.fileio import atomic_write_text
@@ -29,16 +32,46 @@ def sentinel_token(index):
     return f"<extra_id_{index}>"
 
 
+def uncased(texts, keep=SPECIAL_TOKENS):
+    """BERT's uncased normalisation of whole strings, in graph: accents stripped (NFD,
+    combining marks removed), then case folded (NFKC casefold), with the `keep`
+    tokens left as written, so "[MASK]" stays the mask token.
+
+    keras-hub's WordPieceTokenizer can do this itself, but it folds case after
+    splitting words, through a `tf.where` on ragged tensors that takes about a
+    second of CPU to trace; every tf.data pipeline and every exported signature
+    traces it again. Here it is a few string ops on the dense input. (The order
+    differs from keras-hub's only for characters whose NFKC form holds
+    punctuation: "…" becomes three "." tokens, as in Hugging Face's BERT.)
+
+    >>> uncased(tf.constant(["Héllo [MASK] WORLD"])).numpy()
+    array([b'hello [MASK] world'], dtype=object)
+    """
+    # Private-use characters hold the kept tokens' places: no normalisation or
+    # case folding touches them.
+    places = [chr(0xE000 + index) for index in range(len(keep))]
+    for token, place in zip(keep, places):
+        texts = tf.strings.regex_replace(texts, re.escape(token), place)
+    texts = tf.strings.regex_replace(tf_text.normalize_utf8(texts, "NFD"), r"\p{Mn}", "")
+    texts = tf_text.case_fold_utf8(texts)
+    for token, place in zip(keep, places):
+        texts = tf.strings.regex_replace(texts, place, token.replace("\\", "\\\\"))
+    return texts
+
+
 def train_wordpiece_vocab(texts, vocab_size, path, lowercase=True, extra_tokens=()):
     """Learns a WordPiece vocab from a dataset of strings and writes it atomically.
 
     Returns the list of tokens; special tokens (then `extra_tokens`, e.g.
     sentinels) come first ([PAD] is id 0).
     """
-    batched = texts.batch(1024).prefetch(tf.data.AUTOTUNE)
+    batched = texts.batch(1024)
+    if lowercase:  # as WordPieceEncoder normalises
+        batched = batched.map(uncased)
     vocab = keras_hub.tokenizers.compute_word_piece_vocabulary(
-        batched, vocabulary_size=vocab_size + len(extra_tokens), lowercase=lowercase,
-        strip_accents=lowercase, reserved_tokens=list(SPECIAL_TOKENS) + list(extra_tokens))
+        batched.prefetch(tf.data.AUTOTUNE), vocabulary_size=vocab_size + len(extra_tokens),
+        lowercase=False, strip_accents=False,
+        reserved_tokens=list(SPECIAL_TOKENS) + list(extra_tokens))
     atomic_write_text(path, "\n".join(vocab) + "\n")
     return vocab
 
@@ -183,12 +216,13 @@ class WordPieceEncoder(TextEncoder):
         super().__init__(read_vocab(vocab_path), seq_len, trim_padding=trim_padding,
                          vocab_path=vocab_path)
         self.lowercase = lowercase
+        # (uncased() lowercases and strips accents before keras-hub splits words)
         self.tokenizer = keras_hub.tokenizers.WordPieceTokenizer(
-            vocabulary=self.vocabulary, lowercase=lowercase, strip_accents=lowercase,
+            vocabulary=self.vocabulary, lowercase=False, strip_accents=False,
             special_tokens=list(SPECIAL_TOKENS), special_tokens_in_strings=True)
 
     def tokenize(self, texts):
-        return self._ragged(self.tokenizer(texts))
+        return self._ragged(self.tokenizer(uncased(texts) if self.lowercase else texts))
 
     def _detokenize_ragged(self, ids):
         return self.tokenizer.detokenize(ids)

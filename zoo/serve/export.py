@@ -77,7 +77,10 @@ def tokenize_signature(encoder):
 class _Servable(tf.Module):
     def __init__(self, model, encoder, task):
         super().__init__()
-        self.model = model
+        # The model's variables, not the Keras model object: through the model the
+        # saver would also trace and store Keras's default call signature of every
+        # Model in it (the task model, the backbone), which no signature uses.
+        self.model_variables = list(model.variables)
         # Resources the signatures capture: the tokenizer's (e.g. SentencePiece)
         # and the task's (e.g. a sampler's seed).
         self.tokenizer = getattr(encoder, "tokenizer", None)

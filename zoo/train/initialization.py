@@ -2,7 +2,8 @@
 Hugging Face checkpoint directory.
 
 `--init_checkpoint` may name a model_dir of this project (its latest
-checkpoint), one checkpoint of it (`runs/pre/ckpt-300`), a local keras-hub
+checkpoint), one checkpoint of it (`runs/pre/ckpt-300`; a LoRA run's adapters are merged into its
+weights first, so the new run starts from the function it learned), a local keras-hub
 preset directory (the `save_to_preset` layout) of the same family, or a local
 Hugging Face directory (config.json, model.safetensors and tokenizer files of
 BERT, GPT-2 or T5; zoo.models.hf_import), whose config.json also gives the
@@ -174,6 +175,8 @@ def _source_backbone(path, family):
         raise FileNotFoundError(f"--init_checkpoint '{path}' has no checkpoint")
     source = assemble(config, directory)
     tf.train.Checkpoint(model=source.model).restore(checkpoint).expect_partial()
+    from zoo.train.lora import merge_adapters
+    merge_adapters(source.model)  # a LoRA run gives its adapted weights, W + A @ B * scale
     return source.backbone
 
 
