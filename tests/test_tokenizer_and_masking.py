@@ -42,6 +42,23 @@ def encoder(trained):
 
 # -- vocab ------------------------------------------------------------------------
 
+def test_uncased_encoding_equals_keras_hubs_lowercasing_tokenizer(tiny_vocab):
+    """WordPieceEncoder folds case and strips accents on whole strings, before keras-hub
+    splits words (cheap to trace); it tokenizes as keras-hub's own lowercasing
+    tokenizer does, special tokens in the text included."""
+    import keras_hub
+    texts = tf.constant(["The CATS sat on the MAT.", "Thé cät [MASK] the Mat", "[CLS] cat [SEP]",
+                         "[mask] and [Mask] are text", "ÀÉÎ cat", "", "  Cat  .  "])
+    reference = keras_hub.tokenizers.WordPieceTokenizer(
+        vocabulary=TINY_VOCAB, lowercase=True, strip_accents=True,
+        special_tokens=list(SPECIAL_TOKENS), special_tokens_in_strings=True)
+    ours = WordPieceEncoder(tiny_vocab, seq_len=16).tokenize(texts)
+    assert ours.to_list() == reference(texts)  # (keras-hub returns eager results as lists)
+    assert ours.to_list()[1] == [THE, CAT, MASK, THE, MAT]
+    cased = WordPieceEncoder(tiny_vocab, seq_len=16, lowercase=False).tokenize(texts)
+    assert cased.to_list()[0][:2] == [UNK, UNK]  # "The", "CATS": not in the vocab
+
+
 def test_trained_vocab_starts_with_special_tokens(trained):
     path, vocab = trained
     assert tuple(vocab[:5]) == SPECIAL_TOKENS
