@@ -4,7 +4,7 @@ Each case builds its bad input under tmp_path and returns (action, error type,
 expected message); the message must equal the string, or fully match the
 pattern for the one case that holds a traceback. Cases call the library as
 zoo-train and zoo-export do (flags become `default_options`), and stop before
-any model is built. The cases are in `test_catalogue_data.py` (input files)
+any model is built. The cases are in `test_catalogue_data.py` and `test_catalogue_fields.py` (input files)
 and `test_catalogue_runs.py` (flags, directories, plugins); `python
 tests/test_catalogue_runs.py` prints every case with its message.
 

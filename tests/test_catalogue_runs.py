@@ -270,13 +270,15 @@ def test_catalogue(name, case_env):
 
 def test_catalogue_size():
     import importlib
-    importlib.import_module("test_catalogue_data")  # registers the data cases
+    for module in ("test_catalogue_data", "test_catalogue_fields"):  # the data cases
+        importlib.import_module(module)
     from catalogue import CASES
     assert len(CASES) >= 50
 
 
 if __name__ == "__main__":
     import importlib
-    importlib.import_module("test_catalogue_data")
+    for module in ("test_catalogue_data", "test_catalogue_fields"):
+        importlib.import_module(module)
     from catalogue import print_catalogue
     print_catalogue()
