@@ -1,5 +1,15 @@
-"""Shared fixtures."""
+"""Shared fixtures, and one intra-op thread per test process.
+
+The suite runs in parallel processes (`pytest -n`), which already keep the
+cores busy; TensorFlow's default of one intra-op thread per core in each of
+them only adds contention. Set before TensorFlow starts; the zoo-* processes
+that tests start inherit it.
+"""
+import os
+
 import pytest
+
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 
 from plugins import MODELS
 from plugins.discovery import load_plugins

@@ -59,7 +59,7 @@ def test_train_resume_export_predict_on_ram(ram, tmp_path, capsys):
     assert logs["train"]["loss"] > 0 and "loss" in logs["eval"]
     names = set(tf.io.gfile.listdir(model_dir))
     assert {"config.json", "vocab.txt", "train_log.jsonl", "eval_log.jsonl", "report.html",
-            "report.png", "checkpoint"} <= names, names
+            "report.svg", "checkpoint"} <= names, names
     assert tf.train.latest_checkpoint(model_dir).endswith("ckpt-6")
     config = json.loads(fileio.read_text(f"{model_dir}/config.json"))
     assert config["training"]["train_data"] == [train_data]

@@ -3,6 +3,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+from xml.etree import ElementTree
 
 import pytest
 import tensorflow as tf
@@ -62,6 +63,9 @@ def test_zoo_list_shows_models_tasks_and_sources():
     assert "strategies: auto, one_device, mirrored" in out
 
 
+SVG = "{http://www.w3.org/2000/svg}"
+
+
 def test_report_draws_the_logs(tmp_path):
     from zoo.evaluate.report import write_report
     with open(tmp_path / "train_log.jsonl", "w") as handle:
@@ -70,7 +74,18 @@ def test_report_draws_the_logs(tmp_path):
                                      "tokens_per_sec": 100.0, "time": 0}) + "\n")
     (tmp_path / "eval_log.jsonl").write_text(json.dumps({"step": 20, "loss": 0.2}) + "\n")
     page = open(write_report(str(tmp_path))).read()
-    assert "data:image/png;base64," in page and "last evaluation" in page
-    assert (tmp_path / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    figure = ElementTree.fromstring((tmp_path / "report.svg").read_text())
+    assert figure.tag == SVG + "svg" and figure.get("width") == "1040"
+    panels = figure.findall(SVG + "svg")
+    assert [p.find(SVG + "text").text for p in panels] == [
+        "training loss", "learning rate", "tokens/s (padded)", "evaluation"]
+    # Each line has a point per logged step: the loss falls from 10 to 20, so its
+    # second point is lower on the page (a larger y).
+    loss = [tuple(map(float, xy.split(","))) for xy in
+            panels[0].find(SVG + "polyline").get("points").split()]
+    assert len(loss) == 2 and loss[0][0] < loss[1][0] and loss[0][1] < loss[1][1]
+    assert [line.find(SVG + "title").text for line in panels[3].findall(SVG + "polyline")] \
+        == ["loss"]
+    assert page.count("<svg") == 5 and "last evaluation" in page
     with pytest.raises(FileNotFoundError, match="has no train_log.jsonl"):
         write_report(str(tmp_path / "missing"))

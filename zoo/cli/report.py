@@ -1,4 +1,4 @@
-"""zoo-report: writes report.html and report.png for a model_dir.
+"""zoo-report: writes report.html and report.svg for a model_dir.
 
     zoo-report --model_dir=runs/a
 """

@@ -1,19 +1,18 @@
 """Training report: loss, learning rate, throughput and eval curves of a model_dir.
 
-Writes `report.png` (matplotlib) and a self-contained `report.html` (the
-figure inlined, plus the last train and eval figures) into the model_dir.
+Writes `report.svg` (zoo.evaluate.chart) and a self-contained `report.html`
+(the figure inlined, plus the last train and eval figures) into the model_dir.
 
 Example:
     >>> write_report("runs/a")
     'runs/a/report.html'
 """
-import base64
 import html
-import io
 import json
 import os
 
 from zoo import fileio
+from zoo.evaluate.chart import grid, line_chart
 from zoo.fileio import atomic_write_text
 
 
@@ -38,30 +37,16 @@ def _series(records, key):
 
 
 def _figure(train, evaluation):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    figure, axes = plt.subplots(2, 2, figsize=(11, 7))
-    panels = [(axes[0][0], "loss", "training loss"),
-              (axes[0][1], "learning_rate", "learning rate"),
-              (axes[1][0], "tokens_per_sec", "tokens/s (padded)")]
-    for axis, key, title in panels:
-        axis.plot(*_series(train, key), marker=".")
-        axis.set_title(title)
-        axis.set_xlabel("step")
-    eval_axis = axes[1][1]
+    """The report's four panels as one SVG: loss, learning rate, throughput, and
+    every numeric evaluation figure."""
+    panels = [line_chart(title, {key: _series(train, key)})
+              for key, title in (("loss", "training loss"), ("learning_rate", "learning rate"),
+                                 ("tokens_per_sec", "tokens/s (padded)"))]
     numeric = {k for r in evaluation for k, v in r.items() if _is_number(v)}
-    for key in sorted(numeric - {"step", "time", "seconds"}):
-        eval_axis.plot(*_series(evaluation, key), marker="o", label=key)
-    eval_axis.set_title("evaluation" if evaluation else "evaluation (no --eval_data)")
-    eval_axis.set_xlabel("step")
-    if evaluation:
-        eval_axis.legend(fontsize=8)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90)
-    plt.close(figure)
-    return buffer.getvalue()
+    panels.append(line_chart(
+        "evaluation" if evaluation else "evaluation (no --eval_data)",
+        {key: _series(evaluation, key) for key in sorted(numeric - {"step", "time", "seconds"})}))
+    return grid(panels, columns=2)
 
 
 def _cell(value):
@@ -79,17 +64,15 @@ def _table(record):
 
 
 def write_report(model_dir):
-    """Writes report.png and report.html; returns the HTML path."""
+    """Writes report.svg and report.html (the figure inlined); returns the HTML path."""
     train, evaluation = read_log(model_dir, "train_log.jsonl"), read_log(model_dir, "eval_log.jsonl")
     if not train:
         raise FileNotFoundError(f"'{model_dir}' has no train_log.jsonl to report on")
-    png = _figure(train, evaluation)
-    png_path = os.path.join(model_dir, "report.png")
-    fileio.atomic_write_bytes(png_path, png)
+    figure = _figure(train, evaluation)
+    atomic_write_text(os.path.join(model_dir, "report.svg"), figure)
     page = (f"<!doctype html><meta charset='utf-8'><title>zoo report: "
             f"{html.escape(model_dir)}</title><h1>{html.escape(model_dir)}</h1>"
-            f"<img alt='training curves' src='data:image/png;base64,"
-            f"{base64.b64encode(png).decode()}'>"
+            f"<figure>{figure}</figure>"
             f"<h2>last training figures</h2>{_table(train[-1])}"
             + (f"<h2>last evaluation</h2>{_table(evaluation[-1])}" if evaluation else ""))
     path = os.path.join(model_dir, "report.html")

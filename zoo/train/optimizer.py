@@ -16,6 +16,7 @@ Example:
 import math
 
 import keras
+import tensorflow as tf
 
 DECAYS = ("linear", "cosine", "constant")
 OPTIMIZERS = ("adamw", "adafactor")
@@ -70,6 +71,29 @@ class PreReduced:
         before training (see zoo.train.layer_lr)."""
         self._lr_factors = {self._var_key(v): float(f) for v, f in factors}
 
+    def apply(self, grads, trainable_variables=None):
+        """Keras rebuilds step-wide values (the learning-rate schedule, Adam's bias
+        corrections) for every variable; the step is fixed within one `apply`, so
+        each graph builds them once (`_once_per_step`)."""
+        self._step_values = {}
+        try:
+            return super().apply(grads, trainable_variables)
+        finally:
+            self._step_values = None
+
+    def _once_per_step(self, name, build):
+        """`build()`, cached per graph while `apply` runs (rebuilt eagerly)."""
+        cache = getattr(self, "_step_values", None)
+        if cache is None or tf.executing_eagerly():
+            return build()
+        key = (tf.compat.v1.get_default_graph(), name)
+        if key not in cache:
+            cache[key] = build()
+        return cache[key]
+
+    def _get_current_learning_rate(self):
+        return self._once_per_step("learning_rate", super()._get_current_learning_rate)
+
     def update_step(self, gradient, variable, learning_rate):
         factor = getattr(self, "_lr_factors", {}).get(self._var_key(variable), 1.0)
         if factor != 1.0:
@@ -77,7 +101,33 @@ class PreReduced:
         super().update_step(gradient, variable, learning_rate)
 
 
-class PreReducedAdamW(PreReduced, keras.optimizers.AdamW):
+class AdamOncePerStep:
+    """Mixin for Keras's Adam(W): its update op for op, except that the step's
+    bias corrections are built once per step (`PreReduced._once_per_step`)
+    instead of once per variable, a third fewer ops in the traced train step."""
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self.amsgrad:
+            return super().update_step(gradient, variable, learning_rate)
+        ops, dtype = keras.ops, variable.dtype
+
+        def bias_corrections():
+            local_step = ops.cast(self.iterations + 1, dtype)
+            beta_1_power = ops.power(ops.cast(self.beta_1, dtype), local_step)
+            beta_2_power = ops.power(ops.cast(self.beta_2, dtype), local_step)
+            return ops.sqrt(1 - beta_2_power), 1 - beta_1_power
+        root, denominator = self._once_per_step(("bias_corrections", dtype), bias_corrections)
+        alpha = ops.cast(learning_rate, dtype) * root / denominator
+        gradient = ops.cast(gradient, dtype)
+        m = self._momentums[self._get_variable_index(variable)]
+        v = self._velocities[self._get_variable_index(variable)]
+        self.assign_add(m, ops.multiply(ops.subtract(gradient, m), 1 - self.beta_1))
+        self.assign_add(v, ops.multiply(ops.subtract(ops.square(gradient), v), 1 - self.beta_2))
+        self.assign_sub(variable, ops.divide(ops.multiply(m, alpha),
+                                             ops.add(ops.sqrt(v), self.epsilon)))
+
+
+class PreReducedAdamW(PreReduced, AdamOncePerStep, keras.optimizers.AdamW):
     """AdamW on gradients the runtime already summed over replicas."""
 
 
