@@ -1,9 +1,15 @@
-"""Shared fixtures, and one intra-op thread per test process.
+"""Shared fixtures, one intra-op thread per test process, the costliest files first.
 
 The suite runs in parallel processes (`pytest -n`), which already keep the
 cores busy; TensorFlow's default of one intra-op thread per core in each of
 them only adds contention. Set before TensorFlow starts; the zoo-* processes
 that tests start inherit it.
+
+`--dist loadfile --no-loadscope-reorder` hands whole files to the workers in
+collection order (xdist's default order is by number of tests, which puts the
+many cheap reader and catalogue cases first), so the files that cost the most
+CPU (a minute or more each) are collected first: started last, one of them
+would end the run with the other workers idle.
 """
 import os
 
@@ -13,6 +19,18 @@ os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 
 from plugins import MODELS
 from plugins.discovery import load_plugins
+
+COSTLIEST_FIRST = (
+    "test_generative_training.py", "test_reliability.py", "test_distribution.py",
+    "test_multi_worker.py", "test_precision_and_accumulation.py", "test_conformance_pooled.py",
+    "test_hf_checkpoints.py", "test_finetune.py", "test_lora.py",
+    "test_conformance_generative.py", "test_conformance_encoders.py", "test_training.py",
+    "test_quantize.py", "test_preemption.py", "test_distill.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: index for index, name in enumerate(COSTLIEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable within a file
 
 
 @pytest.fixture
