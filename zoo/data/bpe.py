@@ -61,9 +61,7 @@ class ByteBpeEncoder(TextEncoder):
         self.tokenizer = keras_hub.tokenizers.BytePairTokenizer(
             vocabulary=ids, merges=merges, unsplittable_tokens=[END_OF_TEXT])
         super().__init__(vocabulary, seq_len, (END_OF_TEXT,) * 4 + (None,), trim_padding, path)
-        self.packer = keras_hub.layers.MultiSegmentPacker(
-            sequence_length=seq_len, start_value=self.cls_id, end_value=self.sep_id,
-            pad_value=-1)
+        self.pack_pad_id = -1  # see _mask_padding
 
     def tokenize(self, texts):
         return self._ragged(self.tokenizer(texts))
@@ -72,7 +70,7 @@ class ByteBpeEncoder(TextEncoder):
         return self.tokenizer.detokenize(ids)
 
     def _mask_padding(self, token_ids):
-        """The packer pads with -1 (padding, start and end share one id): the mask is
+        """Packed rows are padded with -1 (padding, start and end share one id): the mask is
         where it put ids, and the padding becomes `pad_id`."""
         return (tf.where(token_ids >= 0, token_ids, self.pad_id),
                 tf.cast(token_ids >= 0, tf.int32))

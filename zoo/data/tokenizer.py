@@ -20,6 +20,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from zoo import fileio
+from zoo.data.segment_packing import pack_segments
 from zoo.fileio import atomic_write_text
 
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
@@ -100,7 +101,8 @@ class TextEncoder:
 
     `encode` maps one or two 1-D string tensors to `(token_ids, segment_ids,
     padding_mask)`, each int32 of shape [batch, width]:
-    `[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]`, truncated round-robin. With
+    `[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]`, truncated round-robin
+    (zoo.data.segment_packing, as keras-hub's MultiSegmentPacker packs). With
     `trim_padding` the width is that of the batch's longest row (rounded up to
     a multiple of 8) instead of seq_len.
     """
@@ -123,9 +125,7 @@ class TextEncoder:
         while sentinel_token(len(sentinels)) in ids:
             sentinels.append(ids[sentinel_token(len(sentinels))])
         self.sentinel_ids = tuple(sentinels)
-        self.packer = keras_hub.layers.MultiSegmentPacker(
-            sequence_length=seq_len, start_value=self.cls_id, end_value=self.sep_id,
-            pad_value=self.pad_id)
+        self.pack_pad_id = self.pad_id  # what `encode` pads packed rows with
 
     @property
     def vocabulary_size(self):
@@ -161,7 +161,8 @@ class TextEncoder:
     def encode(self, texts, pair_texts=None):
         segments = (self.tokenize(texts),) if pair_texts is None else (
             self.tokenize(texts), self.tokenize(pair_texts))
-        token_ids, segment_ids = self.packer(segments)
+        token_ids, segment_ids = pack_segments(segments, self.seq_len, self.cls_id, self.sep_id,
+                                               self.pack_pad_id)
         token_ids, padding_mask = self._mask_padding(token_ids)
         if self.trim_padding:
             # Cut the batch to its longest row (rounded up to a multiple of 8):

@@ -105,7 +105,7 @@ class AdamOncePerStep:
     """Mixin for Keras's Adam(W): its update op for op, except that the step's
     bias corrections are built once per step (`PreReduced._once_per_step`)
     instead of once per variable: with the schedule built once too, the traced
-    update has about 45% fewer ops (benchmarks/optimizer_trace.py)."""
+    update has about 45% fewer ops (benchmarks/trace_time.py)."""
 
     def update_step(self, gradient, variable, learning_rate):
         if self.amsgrad:
