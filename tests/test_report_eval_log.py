@@ -4,6 +4,7 @@ run its export."""
 import json
 import os
 import shutil
+from xml.etree import ElementTree
 
 import pytest
 
@@ -33,7 +34,14 @@ def test_report_skips_non_numeric_fields(tmp_path):
                       "eval_data": ["dev.tsv"], "seconds": 0.1, "loss": 0.4,
                       "accuracy": 0.8, "note": None}) + "\n")
     page = open(write_report(str(tmp_path))).read()
-    assert "data:image/png;base64," in page
+    # The evaluation panel draws the numbers of both lines, and only the numbers.
+    svg = "{http://www.w3.org/2000/svg}"
+    evaluation = ElementTree.fromstring((tmp_path / "report.svg").read_text()).findall(
+        svg + "svg")[3]
+    lines = {line.find(svg + "title").text: len(line.get("points").split())
+             for line in evaluation.findall(svg + "polyline")}
+    assert lines == {"accuracy": 2, "loss": 2}
+    assert "<figure><svg" in page
     assert "<td>accuracy</td><td>0.8</td>" in page
     assert "<td>checkpoint</td><td>runs/a/ckpt-20</td>" in page
     assert "dev.tsv" in page
