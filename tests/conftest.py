@@ -1,21 +1,16 @@
-"""Shared fixtures, one intra-op thread per test process, the costliest files first.
-
-The suite runs in parallel processes (`pytest -n`), which already keep the
-cores busy; TensorFlow's default of one intra-op thread per core in each of
-them only adds contention. Set before TensorFlow starts; the zoo-* processes
-that tests start inherit it.
+"""Shared fixtures, and the costliest test files first.
 
 `--dist loadfile --no-loadscope-reorder` hands whole files to the workers in
 collection order (xdist's default order is by number of tests, which puts the
 many cheap reader and catalogue cases first), so the files that cost the most
 CPU (a minute or more each) are collected first: started last, one of them
 would end the run with the other workers idle.
+
+(One intra-op thread per worker, `TF_NUM_INTRAOP_THREADS=1`, saved about a
+tenth of the CPU but hung a one-device training subprocess after its first
+step in one of three runs, so TensorFlow keeps its default threads.)
 """
-import os
-
 import pytest
-
-os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 
 from plugins import MODELS
 from plugins.discovery import load_plugins
