@@ -7,12 +7,16 @@ import sys
 
 #: command -> flags its --help must list (its own, and shared ones it reads).
 EXPECTED = {
-    "zoo-train": ["--train_steps", "--task_config", "--model_dir", "--train_data", "--plugins"],
+    "zoo-train": ["--train_steps", "--task_config", "--model_dir", "--train_data", "--plugins",
+                  "--vocab_sample", "--seed"],
     "zoo-export": ["--export_dir", "--quantize", "--model_dir", "--eval_data"],
+    "zoo-vocab": ["--output", "--type", "--train_data", "--vocab_sample", "--seed"],
 }
 #: command -> flags of other commands that its --help must not list.
-UNEXPECTED = {"zoo-train": ["--quantize", "--signature"],
-              "zoo-export": ["--train_steps", "--vocab_size", "--train_data"]}
+UNEXPECTED = {"zoo-train": ["--quantize", "--signature", "--output"],
+              "zoo-export": ["--train_steps", "--vocab_size", "--train_data", "--vocab_sample",
+                             "--seed"],
+              "zoo-vocab": ["--train_steps", "--model_dir", "--quantize"]}
 
 
 def script(name):

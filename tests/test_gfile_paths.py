@@ -1,7 +1,8 @@
 """Every path through tf.io.gfile: a run whose model_dir, data, vocab, logs, report,
 config and export are all on TF's in-memory `ram://` file system (the stand-in
 for gs:// and s3://) trains, resumes, exports and serves, and writes nothing to a
-local folder named `ram:`. Also: gzipped input of every text format.
+local folder named `ram:`. Also: gzipped input of every text format, and the
+vocab sample's sizes.
 """
 import gzip
 import json
@@ -126,6 +127,21 @@ def test_data_paths_on_ram(ram):
         expand_paths(f"{ram}/d/none.txt")
     assert rows_of(read_examples([f"{ram}/d/a.tsv"], ("text", "label"))) == [
         {"text": "hi", "label": "1"}]
+
+
+def test_vocab_sample_on_ram(ram):
+    """The sample's budget against file sizes from gfile (a gzipped file's scaled by
+    its compression ratio): the same sample as from the plain file."""
+    from zoo.data.sampling import estimated_bytes, sample_texts
+    text = "".join(f"line {i} " + "word " * (i % 17) + "\n" for i in range(2000))
+    fileio.atomic_write_text(f"{ram}/c.txt", text)
+    with fileio.open_file(f"{ram}/c.txt.gz", "wb") as handle:
+        handle.write(gzip.compress(text.encode()))
+    assert fileio.file_size(f"{ram}/c.txt.gz") < len(text) / 3
+    assert estimated_bytes(f"{ram}/c.txt") == estimated_bytes(f"{ram}/c.txt.gz") == len(text)
+    plain, zipped = (list(sample_texts([path], budget=len(text) // 3, seed=1))
+                     for path in (f"{ram}/c.txt", f"{ram}/c.txt.gz"))
+    assert plain == zipped and 500 < len(plain) < 800
 
 
 # -- gzipped input ----------------------------------------------------------------

@@ -186,12 +186,15 @@ def getmtime_ns(path):
     return os.stat(_local(path)).st_mtime_ns
 
 
+def file_size(path):
+    """The size of a file in bytes."""
+    return _gfile().stat(path).length if is_remote(path) else os.path.getsize(_local(path))
+
+
 def directory_bytes(path):
     """Total size of the files under a directory."""
     if is_remote(path):
-        gfile = _gfile()
-        return sum(gfile.stat(join(root, name)).length
-                   for root, _, names in _walk(path) for name in names)
+        return sum(file_size(join(root, name)) for root, _, names in _walk(path) for name in names)
     return sum(os.path.getsize(os.path.join(root, name))
                for root, _, names in os.walk(_local(path)) for name in names)
 

@@ -24,6 +24,11 @@ flags.DEFINE_string("columns", "", "Columns of .tsv/.csv/.jsonl (or features of 
                     "'text=#1 String,text_b=#2 String,label=Quality'; empty: each field "
                     "from the column of its own name (or an alias such as sentence).")
 flags.DEFINE_integer("vocab_size", 8000, "Size of a vocab trained from the data.")
+flags.DEFINE_string("vocab_sample", "100M", "Bytes of text a vocab is trained from: a uniform "
+                    "sample of the examples (lines) of the training files, drawn with --seed, "
+                    "with a progress line; K, M or G suffix (decimal); 0: all of them.")
+flags.DEFINE_integer("seed", 0, "Seed for initialisation, shuffling and masking (zoo-train) "
+                     "and the --vocab_sample.")
 flags.DEFINE_boolean("lowercase", True, "Lowercase and strip accents before WordPiece.")
 flags.DEFINE_list("plugins", [], "Extra modules that register models or tasks (pkg.module).")
 

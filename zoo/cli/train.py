@@ -10,7 +10,8 @@ from absl import flags
 from zoo.cli import common
 
 common.declare_shared_flags(__name__, "model_dir", "export_dir", "train_data", "eval_data",
-                            "text_mode", "columns", "vocab_size", "lowercase", "plugins")
+                            "text_mode", "columns", "vocab_size", "vocab_sample", "lowercase",
+                            "plugins", "seed")
 flags.DEFINE_enum("mode", "train", ["train", "eval"], "train (and evaluate on --eval_data), "
                   "or only evaluate the latest checkpoint of --model_dir on --eval_data.")
 flags.DEFINE_string("model", "bert_tiny", "Registered model name (see zoo-list).")
@@ -63,7 +64,6 @@ flags.DEFINE_integer("checkpoint_every", 500, "Save a checkpoint every N steps."
 flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept in --model_dir.")
 flags.DEFINE_integer("shuffle_buffer", 10000, "Examples per shuffled block, each epoch anew (1: no "
                      "shuffle).")
-flags.DEFINE_integer("seed", 0, "Seed for initialisation, shuffling and masking.")
 flags.DEFINE_enum("strategy", "auto",
                   ["auto", "one_device", "mirrored", "multi_worker", "tpu"],
                   "auto: mirrored over all GPUs if any, else one_device. multi_worker: the "

@@ -1,15 +1,19 @@
 """zoo-vocab: trains a WordPiece vocab (for `zoo-train --vocab`), a
 SentencePiece model (unigram or BPE) or a character vocabulary from data files.
 
+It reads a uniform sample of the examples (lines) of about --vocab_sample bytes
+(default 100M; 0: all), drawn with --seed, in one pass with a progress line:
+
     zoo-vocab --train_data='corpus/*.txt' --vocab_size=16000 --output=vocab.txt
     zoo-vocab --type=sentencepiece_bpe --train_data='corpus/*.txt' --output=spm.model
+    zoo-vocab --train_data='c4/*.json.gz' --vocab_sample=1G --seed=1
 """
 from absl import flags
 
 from zoo.cli import common
 
 common.declare_shared_flags(__name__, "train_data", "text_mode", "columns", "vocab_size",
-                            "lowercase")
+                            "vocab_sample", "lowercase", "seed")
 flags.DEFINE_string("output", "vocab.txt", "Vocab file to write (atomically).")
 flags.DEFINE_enum("type", "wordpiece", ["wordpiece", "sentencepiece_unigram",
                                         "sentencepiece_bpe", "char"], "What to train.")
@@ -17,14 +21,17 @@ flags.DEFINE_list("fields", ["text"], "Text fields of .tsv/.csv/.jsonl files to 
 
 
 def main(argv):
+    from zoo.data.encoders import train_tokenizer
     from zoo.data.files import expand_paths
-    from zoo.data.readers import check_columns, check_readable, read_examples
-    from zoo.data.encoders import texts_of, train_tokenizer
+    from zoo.data.readers import check_columns, check_readable
+    from zoo.data.sampling import sample_texts
+    from zoo.train.preparation import vocab_sample_bytes
     FLAGS = flags.FLAGS
     if not FLAGS.train_data:
         raise common.UsageError("--train_data is required")
     if FLAGS.vocab_size < 10:
         raise common.UsageError(f"--vocab_size={FLAGS.vocab_size} is too small")
+    budget = vocab_sample_bytes(FLAGS.vocab_sample)
     paths = expand_paths(FLAGS.train_data)
     fields = tuple(FLAGS.fields)
     try:
@@ -32,8 +39,7 @@ def main(argv):
     except ValueError as error:
         raise common.UsageError(f"{error} (--fields)") from None
     check_readable(paths, fields, FLAGS.text_mode, FLAGS.columns)
-    examples = read_examples(paths, fields, FLAGS.text_mode, FLAGS.columns)
-    texts = texts_of(examples, fields)
+    texts = sample_texts(paths, fields, FLAGS.text_mode, FLAGS.columns, budget, FLAGS.seed)
     size = train_tokenizer(FLAGS.type, texts, FLAGS.vocab_size, FLAGS.output, FLAGS.lowercase)
     print(f"{FLAGS.type} vocab: {size} tokens from {len(paths)} file(s) -> {FLAGS.output}")
 

@@ -14,6 +14,7 @@ encoder-decoders. Runs of the encoder-decoder family get 100 sentinel
 tokens `<extra_id_N>` (span corruption) in their vocabulary.
 
 Example:
+    >>> texts = sample_texts(["corpus.txt"], budget=parse_size("100M"), seed=0)
     >>> train_tokenizer("char", texts, 200, "run/chars.json")
     >>> encoder = load_encoder("char", "run/chars.json", seq_len=256)
 """
@@ -64,27 +65,22 @@ def load_encoder(kind, vocab_path, seq_len, lowercase=True, family=ENCODER, trim
 
 
 def train_tokenizer(kind, texts, vocab_size, path, lowercase=True, family=ENCODER):
-    """Trains a tokenizer of `kind` from a tf.data dataset of strings into `path`
+    """Trains a tokenizer of `kind` from strings (an iterable of str, such as
+    `zoo.data.sampling.sample_texts`, or a tf.data dataset) into `path`
     (atomically); returns the vocabulary size."""
     extra = extra_tokens(family)
     if kind == "wordpiece":
         from zoo.data.tokenizer import train_wordpiece_vocab
         return len(train_wordpiece_vocab(texts, vocab_size, path, lowercase, extra))
-    strings = (t.decode("utf-8") for t in texts.as_numpy_iterator())
+    if hasattr(texts, "as_numpy_iterator"):  # a tf.data dataset
+        texts = (t.decode("utf-8") for t in texts.as_numpy_iterator())
     if kind.startswith("sentencepiece"):
         from zoo.data.spm import train_sentencepiece
-        train_sentencepiece(strings, vocab_size, path, kind.split("_")[1], extra)
+        train_sentencepiece(texts, vocab_size, path, kind.split("_")[1], extra)
         return load_encoder(kind, path, 8).vocabulary_size
     if kind == "char":
         from zoo.data.chars import train_char_vocab
-        return len(train_char_vocab(strings, vocab_size, path, extra))
+        return len(train_char_vocab(texts, vocab_size, path, extra))
     raise ValueError(f"tokenizer '{kind}' is not trained from data"
                      + ("; give --vocab=bpe.json or a GPT-2 --init_checkpoint"
                         if kind == "byte_bpe" else ""))
-
-
-def texts_of(examples, fields):
-    """A dataset of strings from the given text fields of a dataset of examples."""
-    import tensorflow as tf
-    return examples.flat_map(lambda example: tf.data.Dataset.from_tensor_slices(
-        tf.stack([example[f] for f in fields])))

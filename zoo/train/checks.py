@@ -14,7 +14,7 @@ from zoo.data.bucketing import BATCHINGS
 from zoo.run_config import config_differences, load_run_config
 from zoo.train.distribute import resolve_cluster
 from zoo.train.options import UsageError
-from zoo.train.preparation import BUILTIN_TRAIN
+from zoo.train.preparation import BUILTIN_TRAIN, vocab_sample_bytes
 
 #: Training settings that fix the order of the training stream, as config.json's
 #: `training` holds them (with the value of configs that lack one): a resumed run
@@ -45,6 +45,7 @@ def validate_options(opts):
         raise UsageError("--cpu_replicas needs --strategy=mirrored")
     if opts.tpu and opts.strategy != "tpu":
         raise UsageError("--tpu needs --strategy=tpu")
+    vocab_sample_bytes(opts.vocab_sample)  # fails now if it is no size
     cluster = _cluster(opts)
     if opts.init_checkpoint:
         from zoo.train.initialization import source_kind

@@ -38,6 +38,7 @@ class TrainOptions:
     tokenizer: str = "auto"
     vocab: str = ""
     vocab_size: int = 8000
+    vocab_sample: str = "100M"  # bytes of text a vocab is trained from (zoo.data.sampling); 0: all
     lowercase: bool = True
     # -- initialisation
     init_checkpoint: str = ""

@@ -1,6 +1,6 @@
 """Prepares a training job's inputs, host side, before any model is built: the data
 paths (or the built-in corpus), a pass over every row of the task's files, and
-the run's tokenizer file.
+the run's tokenizer file (trained from a `--vocab_sample` of the texts).
 
 Example:
     >>> train_paths, eval_paths = data_paths(opts, config.data_fields)
@@ -14,7 +14,7 @@ import os
 from zoo import fileio
 from zoo.data import builtin
 from zoo.data.files import expand_paths
-from zoo.data.readers import aligned_sources, check_filled, file_format, iter_rows, read_examples
+from zoo.data.readers import aligned_sources, check_filled, file_format, iter_rows
 from zoo.train import preemption
 from zoo.train.options import UsageError
 
@@ -81,11 +81,22 @@ def write_builtin_corpus(model_dir):
     return [train], [evaluation]
 
 
+def vocab_sample_bytes(value):
+    """--vocab_sample in bytes (0: no sampling); a bad value is a UsageError."""
+    from zoo.data.sampling import parse_size
+    try:
+        return parse_size(value)
+    except ValueError as error:
+        raise UsageError(f"--vocab_sample: {error}") from None
+
+
 def prepare_vocab(opts, config, train_paths, directory):
     """Puts the run's tokenizer file in `directory` (this worker's write_dir): that
     of model_dir on resume, copied from --vocab or --init_checkpoint, or trained
-    from the training texts. Returns the vocabulary size."""
-    from zoo.data.encoders import load_encoder, texts_of, train_tokenizer
+    from a sample of the training texts (--vocab_sample, drawn with --seed).
+    Returns the vocabulary size."""
+    from zoo.data.encoders import load_encoder, train_tokenizer
+    from zoo.data.sampling import sample_texts
     from zoo.fileio import atomic_copy
 
     def load(path):
@@ -119,8 +130,8 @@ def prepare_vocab(opts, config, train_paths, directory):
           f"{len(train_paths)} file(s)...")
     from plugins import TASKS
     fields = [f for f in config.data_fields if f in TASKS.get(config.task).text_fields]
-    texts = texts_of(read_examples(train_paths, config.data_fields, opts.text_mode,
-                                   opts.columns), fields)
+    texts = sample_texts(train_paths, config.data_fields, opts.text_mode, opts.columns,
+                         vocab_sample_bytes(opts.vocab_sample), opts.seed, fields)
     size = train_tokenizer(config.tokenizer, texts, opts.vocab_size, path, opts.lowercase,
                            config.family)
     print(f"vocab: {size} tokens -> {path}")
