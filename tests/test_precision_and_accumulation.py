@@ -27,7 +27,8 @@ STEPS = 8
 
 def checkpoint(model_dir):
     reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(model_dir))
-    return {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()}
+    return {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()
+            if not n.startswith("input/")}  # (the input position: an opaque variant)
 
 
 def model_weights(model_dir):

@@ -253,9 +253,9 @@ def test_invalid_utf8_names_file_line_and_offset(tmp_path, name, content, line, 
     assert message(error) == f"{path}:{line}: invalid UTF-8 at byte offset {offset}"
 
 
-def test_errors_surface_through_the_dataset(tmp_path):
+def test_errors_surface_through_the_python_readers_dataset(tmp_path):
     path = write(tmp_path / "late.txt", b"fine\nbad \xc3\x28\n")
-    dataset = iter(read_examples([path]))
+    dataset = iter(read_examples([path], native=False))
     assert next(dataset)["text"].numpy() == b"fine"
     with pytest.raises(tf.errors.InvalidArgumentError) as error:
         next(dataset)

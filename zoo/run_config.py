@@ -62,6 +62,16 @@ def load_run_config(model_dir):
     return config
 
 
+#: Model config fields added after runs were saved without them, with the value
+#: those runs had.
+ADDED_MODEL_FIELDS = {"normalize_first": False}
+
+
+def model_field(model_config, key):
+    """`model_config[key]`, or the value a run saved before the field existed had."""
+    return model_config.get(key, ADDED_MODEL_FIELDS.get(key))
+
+
 def config_differences(old, new):
     """Lists 'field: old -> new' for frozen fields that differ."""
     diffs = []
@@ -69,7 +79,7 @@ def config_differences(old, new):
         a, b = getattr(old, name), getattr(new, name)
         if isinstance(a, dict) and isinstance(b, dict):
             for key in sorted(set(a) | set(b)):
-                if a.get(key) != b.get(key):
+                if model_field(a, key) != model_field(b, key):
                     diffs.append(f"{name}.{key}: {a.get(key)!r} -> {b.get(key)!r}")
         elif a != b:
             diffs.append(f"{name}: {a!r} -> {b!r}")

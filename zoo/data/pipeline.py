@@ -14,6 +14,9 @@ import tensorflow as tf
 from zoo.data.bucketing import BATCHINGS, bucketed_batches, check_bucketing
 from zoo.data.readers import read_examples
 
+#: Training files read at once, interleaved one example each (zoo.data.native).
+PARALLEL_FILES = 8
+
 
 def _preprocessed(batches, task, seed, start_batch=0):
     batches = batches.skip(start_batch)
@@ -36,13 +39,24 @@ def training_dataset(paths, task, global_batch_size, seed=0, text_mode="line",
         raise ValueError(f"batching must be one of {', '.join(BATCHINGS)}, got '{batching}'")
     if batching == "bucket":
         check_bucketing(type(task), task.config)
-    examples = read_examples(paths, task.data_fields, text_mode, columns)
+    examples = read_examples(paths, task.data_fields, text_mode, columns,
+                             parallel_files=PARALLEL_FILES)
     examples = (_shuffled_epochs(examples, shuffle_buffer, seed) if shuffle_buffer > 1
                 else examples.repeat())
     stream = task.example_stream(examples)
     batches = (bucketed_batches(stream, task.text_fields, global_batch_size, task.encoder.seq_len)
                if batching == "bucket" else stream.batch(global_batch_size, drop_remainder=True))
-    return _preprocessed(batches, task, seed, start_batch)
+    return _preprocessed(batches, task, seed, start_batch).with_options(_saveable())
+
+
+def _saveable():
+    """Options that let a checkpoint hold the iterator's position: the pipeline's
+    stateful ops are lookup tables built once (vocab, labels) and JSONL's Python
+    decoding, none with state that changes as it reads; randomness is stateless."""
+    options = tf.data.Options()
+    options.experimental_external_state_policy = \
+        tf.data.experimental.ExternalStatePolicy.IGNORE
+    return options
 
 
 def _shuffled_epochs(examples, block_size, seed):

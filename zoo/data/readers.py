@@ -377,9 +377,14 @@ def _tfrecord_dataset(paths, fields, named=None):
     return records.map(parse)
 
 
-def read_examples(paths, fields=("text",), text_mode="line", columns=None):
-    """Returns a tf.data.Dataset of {field: scalar tf.string}, file after file;
-    `columns` as in `iter_rows`."""
+def read_examples(paths, fields=("text",), text_mode="line", columns=None, parallel_files=1,
+                  native=True):
+    """Returns a tf.data.Dataset of {field: scalar tf.string}; `columns` as in
+    `iter_rows`. The files are read by tf.data's readers in the graph
+    (`zoo.data.native`), `parallel_files` at a time and interleaved, or file
+    after file by this module's Python reader (`native=False`, and for files
+    only it reads: CSV with quotes), whose malformed rows fail with file:line
+    in the stream. Native reading takes files the data checks passed."""
     if text_mode not in TEXT_MODES:
         raise ValueError(f"unknown text mode '{text_mode}'; choose from {TEXT_MODES}")
     fields = tuple(fields)
@@ -393,6 +398,11 @@ def read_examples(paths, fields=("text",), text_mode="line", columns=None):
             raise DataError("TFRecord files cannot be mixed with text formats in one "
                             "--train_data/--eval_data list")
         return _tfrecord_dataset(records, fields, named)
+    if native:
+        from zoo.data.native import native_examples
+        dataset = native_examples(paths, fields, text_mode, named, parallel_files)
+        if dataset is not None:
+            return dataset
 
     def generate():
         for path in paths:

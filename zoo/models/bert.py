@@ -1,4 +1,5 @@
-"""BERT encoders built from keras-hub's `BertBackbone`.
+"""BERT encoders built from keras-hub's `BertBackbone` (post-LN, as published),
+or with pre-LN blocks (`normalize_first=True`, `zoo.models.prenorm_bert`).
 
 Example:
     >>> from plugins import MODELS
@@ -13,14 +14,18 @@ import keras_hub
 
 from plugins import MODELS, ModelSpec
 from plugins.task import ENCODER
+from zoo.models.prenorm_bert import PreNormBertBackbone
 from zoo.models.presets import BERT_SIZES
 
 
 def build_bert(config):
-    """Returns a keras_hub BertBackbone for a `BertConfig` with its vocab size set."""
+    """Returns a keras_hub BertBackbone for a `BertConfig` with its vocab size set,
+    or a `PreNormBertBackbone` when `config.normalize_first`."""
     if config.vocabulary_size <= 0:
         raise ValueError("BertConfig.vocabulary_size must be set from the tokenizer")
     fields = dataclasses.asdict(config)
+    if fields.pop("normalize_first"):
+        return PreNormBertBackbone(**fields)
     return keras_hub.models.BertBackbone(**fields)
 
 

@@ -20,6 +20,7 @@ class BertConfig:
     dropout: float = 0.1
     max_sequence_length: int = 512
     num_segments: int = 2
+    normalize_first: bool = False  # True: pre-LN blocks (zoo.models.prenorm_bert)
     vocabulary_size: int = 0  # 0: taken from the tokenizer at build time
 
 

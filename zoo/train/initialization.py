@@ -28,7 +28,7 @@ import tempfile
 import tensorflow as tf
 
 from zoo.models import hf_import
-from zoo.run_config import CONFIG_FILE, load_run_config
+from zoo.run_config import ADDED_MODEL_FIELDS, CONFIG_FILE, load_run_config, model_field
 from zoo.train.options import UsageError
 
 
@@ -198,10 +198,11 @@ def check_compatible(path, family, model_config):
         with open(os.path.join(directory, CONFIG_FILE), encoding="utf-8") as handle:
             raw = json.load(handle)
         name, source_config = f"keras-hub {raw.get('class_name', '?')}", raw.get("config", {})
-    differences = [f"{key}: {source_config.get(key)!r} in the checkpoint, {value!r} here"
+    differences = [f"{key}: {model_field(source_config, key)!r} in the checkpoint, {value!r} here"
                    for key, value in sorted(model_config.items())
-                   if key not in ("dropout", "vocabulary_size") and key in source_config
-                   and source_config.get(key) != value]
+                   if key not in ("dropout", "vocabulary_size")
+                   and (key in source_config or key in ADDED_MODEL_FIELDS)
+                   and model_field(source_config, key) != value]
     if differences:
         raise RestoreError(f"--init_checkpoint '{path}' holds a {name} backbone of another "
                            f"shape: {'; '.join(differences)}")

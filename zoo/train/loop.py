@@ -2,7 +2,12 @@
 
 Checkpoints hold the model, the optimizer and the global step; orbit restores
 the latest one from model_dir on start, so a run resumes where it stopped and
-a finished run does nothing more.
+a finished run does nothing more. When tf.data reads the training files itself
+(`zoo.data.native`), checkpoints also hold the input pipeline's position (its
+iterator's state: the shuffle block, packing leftovers and prefetched batches),
+and a resumed run starts reading there at once, at any step. Otherwise (CSV with
+quotes, a carriage return inside a line; or a model_dir whose first checkpoint
+held no position) it skips the batches already trained on, which it must read.
 
 Example:
     >>> logs = run_training(opts, run_config, strategy, ["a.txt"], [], warmup=30)
@@ -23,6 +28,7 @@ from zoo.train.freezing import count_parameters, freeze
 from zoo.train.layer_lr import layer_lr_factors
 from zoo.train.lora import describe, run_adapters, saved_settings
 from zoo.train.initialization import initialize_backbone
+from zoo.data.native import reads_natively
 from zoo.data.pipeline import evaluation_dataset, training_dataset
 from zoo.train import preemption
 from zoo.train.optimizer import create_optimizer
@@ -69,6 +75,11 @@ def checkpoint_step(model_dir):
     """Global step of the latest checkpoint in model_dir (0 when there is none)."""
     latest = tf.train.latest_checkpoint(model_dir)
     return int(latest.rsplit("-", 1)[1]) if latest else 0
+
+
+def holds_input_position(checkpoint):
+    """True if a checkpoint holds the training input's position (`input`)."""
+    return any(name.startswith("input/") for name, _ in tf.train.list_variables(checkpoint))
 
 
 def random_states(model):
@@ -120,9 +131,12 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps,
                                   aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
         skipped_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="skipped_steps",
                                     aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+    saves_position = reads_natively(train_paths, config.data_fields, opts.text_mode,
+                                    opts.columns) and \
+        (not resume_from or holds_input_position(resume_from))
     train_ds = training_dataset(train_paths, run.task, opts.global_batch_size, opts.seed,
                                 opts.text_mode, opts.shuffle_buffer,
-                                start_batch=checkpoint_step(opts.model_dir),
+                                start_batch=0 if saves_position else checkpoint_step(opts.model_dir),
                                 batching=opts.batching, columns=opts.columns)
     eval_ds = evaluation_dataset(eval_paths, run.task, opts.global_batch_size, opts.seed,
                                  opts.text_mode, opts.columns) if eval_paths else None
@@ -150,7 +164,9 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps,
                         jit_compile=jit_compile)
     checkpoint = tf.train.Checkpoint(model=run.model, optimizer=optimizer,
                                      global_step=global_step, skipped_steps=skipped_steps,
-                                     random_states=random_states(run.model))
+                                     random_states=random_states(run.model),
+                                     **({"input": runner.input_iterator} if saves_position
+                                        else {}))
     manager = tf.train.CheckpointManager(
         checkpoint, directory, max_to_keep=opts.keep_checkpoints,
         step_counter=global_step, checkpoint_interval=opts.checkpoint_every)

@@ -14,7 +14,7 @@ import os
 from zoo import fileio
 from zoo.data import builtin
 from zoo.data.files import expand_paths
-from zoo.data.readers import aligned_sources, check_filled, file_format, iter_rows
+from zoo.data.readers import aligned_sources, check_filled, iter_rows
 from zoo.train import preemption
 from zoo.train.options import UsageError
 
@@ -33,9 +33,9 @@ def _rows(paths, fields, text_mode, required=(), texts=(), columns=None):
 
 def check_task_rows(config, train_paths, eval_paths, columns=None):
     """Lets the task learn from (e.g. the label set) and check every row, host side.
-    Tasks without row checks still have their files read through, but for plain
-    text (whose blank lines are no rows): a malformed or empty field anywhere
-    fails now, not in the middle of training."""
+    Tasks without row checks still have every file read through: a malformed or
+    empty field anywhere fails now, naming file and line, not in the middle of
+    training (whose native readers take the rows as they come)."""
     from zoo.assembly import resolve_task
     task_class, task_config = resolve_task(config)
     required = [f for f in config.data_fields if f not in task_class.empty_allowed(task_config)]
@@ -44,7 +44,7 @@ def check_task_rows(config, train_paths, eval_paths, columns=None):
         return _rows(paths, config.data_fields, config.text_mode, required,
                      task_class.text_fields, columns)
     if not task_class.checks_rows():
-        for _ in rows([p for p in train_paths + eval_paths if file_format(p) != "text"]):
+        for _ in rows(train_paths + eval_paths):
             pass
         return
     task_config = task_class.prepare(task_config, rows(train_paths))

@@ -57,14 +57,26 @@ def metric_names(task, model, batch):
 
 
 def by_batch(dataset):
-    """The dataset with tf.data's DATA auto-sharding: every worker of a multi-worker
-    run reads all the data and takes its part of each global batch, so training
-    sees the batches of a one-device run (FILE sharding would give each worker
-    whole files instead)."""
+    """The (evaluation) dataset with tf.data's DATA auto-sharding: every worker of
+    a multi-worker run reads all the data and takes its part of each global batch,
+    as training does (FILE sharding would give each worker whole files instead)."""
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = \
         tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options)
+
+
+def replica_slice(batch, replica, replicas):
+    """Replica `replica`'s rows of a global batch: the `replica`-th of `replicas`
+    equal contiguous parts (what tf.distribute's rebatching gives each replica).
+
+    >>> replica_slice({"x": tf.range(4)}, 1, 2)["x"].numpy()
+    array([2, 3], dtype=int32)
+    """
+    def part(tensor):
+        rows = tf.shape(tensor)[0] // replicas
+        return tensor[replica * rows:(replica + 1) * rows]
+    return tf.nest.map_structure(part, batch)
 
 
 def with_total_loss(results, terms):
@@ -133,11 +145,13 @@ class TaskRunner(orbit.StandardTrainer, orbit.StandardEvaluator):
         with strategy.scope():
             self.train_sums = MetricSums(self.loss_names + metrics + ("tokens", "padded_tokens"))
             self.eval_sums = MetricSums(self.loss_names + metrics)
-        train = strategy.experimental_distribute_dataset(
-            by_batch(train_dataset)) if train_dataset else None
+        # Training reads global batches from one host iterator, whose position a
+        # checkpoint can hold (a distributed dataset's iterator is not trackable);
+        # each replica takes its slice of the batch (`replica_slice`).
+        self.input_iterator = iter(train_dataset) if train_dataset is not None else None
         evaluation = strategy.experimental_distribute_dataset(
             by_batch(eval_dataset)) if eval_dataset else None
-        orbit.StandardTrainer.__init__(self, train, orbit.StandardTrainerOptions(
+        orbit.StandardTrainer.__init__(self, self.input_iterator, orbit.StandardTrainerOptions(
             use_tf_while_loop=True))
         orbit.StandardEvaluator.__init__(self, evaluation, orbit.StandardEvaluatorOptions(
             use_tf_while_loop=False))
@@ -234,7 +248,11 @@ class TaskRunner(orbit.StandardTrainer, orbit.StandardEvaluator):
         self._loop_start_step = int(self.global_step.numpy())
 
     def train_step(self, iterator):
-        self.strategy.run(self._replica_step, args=(next(iterator),))
+        batch = next(iterator)
+        per_replica = self.strategy.experimental_distribute_values_from_function(
+            lambda context: replica_slice(batch, context.replica_id_in_sync_group,
+                                          context.num_replicas_in_sync))
+        self.strategy.run(self._replica_step, args=(per_replica,))
 
     def train_loop_end(self):
         totals = self.train_sums.totals()

@@ -1,0 +1,91 @@
+"""BERT with pre-layer-norm blocks (Xiong et al. 2020), from keras-hub layers.
+
+Each block normalises its input before attention and before the feed-forward
+(keras-hub's `TransformerEncoder(normalize_first=True)`), and one layer norm
+follows the last block. Everything else, and every attribute name, is
+`keras_hub.models.BertBackbone`'s: token, position and segment embeddings
+with their layer norm, `transformer_layers`, a tanh `pooled_dense` on [CLS].
+So every encoder task, LoRA, freezing and layer-wise learning rates take it
+as they take BERT.
+
+Post-LN BERT keeps its lower layers' gradients small at initialisation; a
+pre-LN stack passes them through the residual path, trains at higher learning
+rates and leaves the early MLM plateau sooner. Chosen with
+`--model_overrides=normalize_first=true` on any `bert_*` size.
+
+Example:
+    >>> backbone = PreNormBertBackbone(vocabulary_size=1000, num_layers=2, num_heads=2,
+    ...                                hidden_dim=64, intermediate_dim=128)
+    >>> sorted(backbone.output)
+    ['pooled_output', 'sequence_output']
+"""
+import keras
+import keras_hub
+
+
+def _initializer():
+    return keras.initializers.TruncatedNormal(stddev=0.02)
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class PreNormBertBackbone(keras_hub.models.Backbone):
+    """BertBackbone's inputs, outputs and layer names, with pre-LN blocks."""
+
+    def __init__(self, vocabulary_size, num_layers, num_heads, hidden_dim, intermediate_dim,
+                 dropout=0.1, max_sequence_length=512, num_segments=2, dtype=None, **kwargs):
+        self.token_embedding = keras_hub.layers.ReversibleEmbedding(
+            vocabulary_size, hidden_dim, embeddings_initializer=_initializer(), dtype=dtype,
+            name="token_embedding")
+        self.position_embedding = keras_hub.layers.PositionEmbedding(
+            max_sequence_length, initializer=_initializer(), dtype=dtype,
+            name="position_embedding")
+        self.segment_embedding = keras.layers.Embedding(
+            num_segments, hidden_dim, embeddings_initializer=_initializer(), dtype=dtype,
+            name="segment_embedding")
+        self.embeddings_add = keras.layers.Add(dtype=dtype, name="embeddings_add")
+        self.embeddings_layer_norm = keras.layers.LayerNormalization(
+            epsilon=1e-12, dtype=dtype, name="embeddings_layer_norm")
+        self.embeddings_dropout = keras.layers.Dropout(
+            dropout, dtype=dtype, name="embeddings_dropout")
+        self.transformer_layers = [
+            keras_hub.layers.TransformerEncoder(
+                intermediate_dim=intermediate_dim, num_heads=num_heads,
+                activation="gelu", dropout=dropout, layer_norm_epsilon=1e-12,
+                normalize_first=True, kernel_initializer=_initializer(), dtype=dtype,
+                name=f"transformer_layer_{index}")
+            for index in range(num_layers)]
+        self.final_layer_norm = keras.layers.LayerNormalization(
+            epsilon=1e-12, dtype=dtype, name="final_layer_norm")
+        self.pooled_dense = keras.layers.Dense(
+            hidden_dim, kernel_initializer=_initializer(), activation="tanh", dtype=dtype,
+            name="pooled_dense")
+
+        inputs = {name: keras.Input(shape=(None,), dtype="int32", name=name)
+                  for name in ("token_ids", "segment_ids", "padding_mask")}
+        tokens = self.token_embedding(inputs["token_ids"])
+        x = self.embeddings_add((tokens, self.position_embedding(tokens),
+                                 self.segment_embedding(inputs["segment_ids"])))
+        x = self.embeddings_dropout(self.embeddings_layer_norm(x))
+        for layer in self.transformer_layers:
+            x = layer(x, padding_mask=inputs["padding_mask"])
+        sequence_output = self.final_layer_norm(x)
+        pooled_output = self.pooled_dense(sequence_output[:, 0, :])
+        super().__init__(inputs=inputs, outputs={"sequence_output": sequence_output,
+                                                 "pooled_output": pooled_output},
+                         dtype=dtype, **kwargs)
+        self.vocabulary_size = vocabulary_size
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.hidden_dim = hidden_dim
+        self.intermediate_dim = intermediate_dim
+        self.dropout = dropout
+        self.max_sequence_length = max_sequence_length
+        self.num_segments = num_segments
+        self.cls_token_index = 0
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({name: getattr(self, name) for name in (
+            "vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim",
+            "dropout", "max_sequence_length", "num_segments")})
+        return config
