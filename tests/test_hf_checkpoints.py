@@ -350,3 +350,19 @@ def test_t5_directory_fine_tunes_translation_and_serves_text(tmp_path, capsys):
     out = _export(model_dir).signatures["serving_default"](
         source=tf.constant(["the film was good", "a story"]))
     assert out["translation"].shape == (2,)
+
+
+def test_a_directory_on_another_file_system_is_read_through_gfile(tmp_path, capsys):
+    """ram:// stands in for gs:// and s3://: the directory is copied locally once."""
+    from zoo import fileio
+    directory, _ = bert_dir(tmp_path / "bert")
+    remote = "ram://zoo-hf-test/bert"
+    fileio.rmtree("ram://zoo-hf-test")
+    fileio.copy_tree(directory, remote)
+    data = tmp_path / "train.tsv"
+    data.write_text("sentence\tlabel\n" + "".join(
+        f"{s}\t{'pos' if i % 2 else 'neg'}\n" for i, s in enumerate(sentences(20, 2))))
+    train(f"--model_dir={tmp_path / 'run'}", "--model=bert_base", "--task=classification",
+          f"--train_data={data}", f"--init_checkpoint={remote}", "--noexport", *RUN)
+    fileio.rmtree("ram://zoo-hf-test")
+    assert "unmatched 0" in restore_line(capsys.readouterr().out)

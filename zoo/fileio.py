@@ -382,7 +382,7 @@ def atomic_directory(path):
         makedirs(tmp)
         try:
             yield tmp
-            _copy_tree(tmp, path)
+            copy_tree(tmp, path)
         finally:
             rmtree(tmp)
         return
@@ -403,8 +403,9 @@ def _walk(path, topdown=True):
         yield root, dirs, [n for n in names if gfile.exists(join(root, n))]
 
 
-def _copy_tree(source, target):
-    """Copies a remote directory tree file by file (the `_LAST_FILES` last)."""
+def copy_tree(source, target):
+    """Copies a directory tree file by file through tf.io.gfile, either side
+    local or remote (the `_LAST_FILES` last)."""
     gfile = _gfile()
     files, last = [], []
     for root, _, names in _walk(source):

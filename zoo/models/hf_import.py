@@ -9,7 +9,8 @@ BPE `vocab.json` + `merges.txt` (GPT-2), SentencePiece `spiece.model` (T5).
 BERT and GPT-2 weights go through keras-hub's own converter
 (`Backbone.from_preset` on the directory); T5, which keras-hub 0.32 does not
 convert, through `zoo.models.hf_t5`. A `pytorch_model.bin` is refused: reading
-it needs torch.
+it needs torch. A directory on gs://, s3:// or ram:// reaches this module as
+a local copy (`zoo.train.initialization.local_directory`).
 
 Example:
     >>> config = check_directory("hf/bert-base-uncased")    # fails with the reason

@@ -27,6 +27,7 @@ import tempfile
 
 import tensorflow as tf
 
+from zoo import fileio
 from zoo.models import hf_import
 from zoo.run_config import ADDED_MODEL_FIELDS, CONFIG_FILE, load_run_config, model_field
 from zoo.train.options import UsageError
@@ -54,23 +55,41 @@ class RestoreReport:
         return "\n".join(lines)
 
 
+_LOCAL_COPIES = {}
+
+
+def local_directory(directory):
+    """`directory` itself if local, else a local copy of it, made once per process and
+    removed when the process exits: keras-hub presets and safetensors files are read
+    with Python's `open`, which knows no gs://, s3:// or ram://."""
+    if not fileio.is_remote(directory):
+        return directory
+    if directory not in _LOCAL_COPIES:
+        scratch = tempfile.mkdtemp(prefix="zoo-init-")
+        atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+        fileio.copy_tree(directory, scratch)
+        _LOCAL_COPIES[directory] = scratch
+    return _LOCAL_COPIES[directory]
+
+
 def source_kind(path):
     """'run' (model_dir or checkpoint of this project), 'preset' (keras-hub) or 'hf'
-    (Hugging Face directory: checked here, a UsageError says what is wrong)."""
-    directory = path if os.path.isdir(path) else os.path.dirname(path)
-    config_path = os.path.join(directory, CONFIG_FILE)
-    if not os.path.exists(config_path):
+    (Hugging Face directory: checked here, a UsageError says what is wrong), and its
+    directory: a preset or Hugging Face directory on a remote file system is copied
+    to a local one (`local_directory`); a run is read where it is."""
+    directory = path if fileio.isdir(path) else fileio.dirname(path)
+    config_path = fileio.join(directory, CONFIG_FILE)
+    if not fileio.exists(config_path):
         raise FileNotFoundError(f"--init_checkpoint '{path}' is neither a model_dir or "
                                 "checkpoint of zoo-train, a keras-hub preset directory nor a "
                                 f"Hugging Face directory (no {CONFIG_FILE} in '{directory}')")
-    with open(config_path, encoding="utf-8") as handle:
-        raw = json.load(handle)
+    raw = json.loads(fileio.read_text(config_path))
     if "task" in raw and "model" in raw:
         return "run", directory
     if "model_type" in raw:
-        _hf_config(directory)
-        return "hf", directory
-    return "preset", directory
+        _hf_config(local_directory(directory))
+        return "hf", local_directory(directory)
+    return "preset", local_directory(directory)
 
 
 def _hf_config(directory):
@@ -142,11 +161,11 @@ def source_vocab(path):
         return _hf_vocab(directory)
     if kind == "run" and not load_run_config(directory).vocab_file:
         return ""  # byte tokenizer: no file
-    candidates = [os.path.join(directory, load_run_config(directory).vocab_file)] \
+    candidates = [fileio.join(directory, load_run_config(directory).vocab_file)] \
         if kind == "run" else [os.path.join(directory, "assets", "tokenizer", name)
                                for name in ("vocabulary.txt", "vocab.txt")]
     for candidate in candidates:
-        if os.path.exists(candidate):
+        if fileio.exists(candidate):
             return candidate
     raise FileNotFoundError(f"--init_checkpoint '{path}' has no vocab file "
                             f"(looked for {', '.join(candidates)})")
@@ -170,7 +189,7 @@ def _source_backbone(path, family):
         raise RestoreError(f"--init_checkpoint '{path}' holds a '{config.model}' model of "
                            f"family '{config.family}'; this run needs family '{family}'")
     MODELS.get(config.model)
-    checkpoint = path if not os.path.isdir(path) else tf.train.latest_checkpoint(directory)
+    checkpoint = path if not fileio.isdir(path) else tf.train.latest_checkpoint(directory)
     if not checkpoint:
         raise FileNotFoundError(f"--init_checkpoint '{path}' has no checkpoint")
     source = assemble(config, directory)
