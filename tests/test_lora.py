@@ -171,9 +171,10 @@ def test_checkpoints_hold_the_adapters_and_resume_bit_exactly(lora_run, data, pr
     assert "resumed from" in out.getvalue() and "init from" not in out.getvalue()
     one = tf.train.load_checkpoint(os.path.join(model_dir, "ckpt-60"))
     two = tf.train.load_checkpoint(os.path.join(copy, "ckpt-60"))
-    # (the object graph and save counter say how often each run saved, not what it holds)
+    # (the object graph and save counter say how often each run saved, not what it holds;
+    # the input position is an opaque variant)
     values = [n for n in names if n != "_CHECKPOINTABLE_OBJECT_GRAPH" and
-              not n.startswith("save_counter")]
+              not n.startswith(("save_counter", "input/"))]
     assert len(values) > 50
     for name in values:
         np.testing.assert_array_equal(one.get_tensor(name), two.get_tensor(name), err_msg=name)

@@ -49,13 +49,23 @@ def _compression(path):
     return "GZIP" if fileio.is_gzip(path) else ""
 
 
+def _line_blocks(path, compression):
+    """Blocks of up to LINE_BLOCK lines of a file, endings stripped as
+    `str.rstrip('\\r\\n')` does, and a byte order mark dropped from the first line:
+    vectorised, so no function runs per line."""
+    blocks = tf.data.TextLineDataset(path, compression, buffer_size=1 << 20) \
+        .batch(LINE_BLOCK).enumerate()
+
+    def clean(index, lines):
+        lines = tf.strings.regex_replace(lines, r"[\r\n]+$", "")
+        first = tf.strings.regex_replace(lines[:1], "^" + _BOM, "")
+        return tf.cond(index == 0, lambda: tf.concat([first, lines[1:]], 0), lambda: lines)
+    return blocks.map(clean)
+
+
 def _raw_lines(path, compression):
-    """The lines of a file, endings stripped as `str.rstrip('\\r\\n')` does, and a
-    byte order mark dropped from the first."""
-    lines = tf.data.TextLineDataset(path, compression, buffer_size=1 << 20)
-    first = lines.take(1).map(lambda line: tf.strings.regex_replace(line, "^" + _BOM, ""))
-    return first.concatenate(lines.skip(1)).map(
-        lambda line: tf.strings.regex_replace(line, r"[\r\n]+$", ""))
+    """The lines of a file, cleaned as `_line_blocks` cleans them."""
+    return _line_blocks(path, compression).unbatch()
 
 
 def _is_blank(lines):
@@ -63,7 +73,7 @@ def _is_blank(lines):
 
 
 def _text_lines(row):
-    blocks = _raw_lines(row["path"], row["compression"]).batch(LINE_BLOCK)
+    blocks = _line_blocks(row["path"], row["compression"])
     return blocks.map(lambda lines: {"text": tf.boolean_mask(lines, ~_is_blank(lines))}) \
         .unbatch()
 
@@ -109,7 +119,7 @@ def _jsonl(fields, named):
                  .encode("utf-8") for row in rows] for f in fields]
 
     def read(row):
-        lines = _raw_lines(row["path"], row["compression"]).batch(LINE_BLOCK).map(
+        lines = _line_blocks(row["path"], row["compression"]).map(
             lambda block: tf.boolean_mask(block, ~_is_blank(block))).unbatch()
 
         def parse(block):

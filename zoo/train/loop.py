@@ -79,7 +79,10 @@ def checkpoint_step(model_dir):
 
 def holds_input_position(checkpoint):
     """True if a checkpoint holds the training input's position (`input`)."""
-    return any(name.startswith("input/") for name, _ in tf.train.list_variables(checkpoint))
+    # (NewCheckpointReader takes the prefix as it is; tf.train.list_variables takes a
+    # prefix that is also a "directory", as any prefix is on ram://, for a directory.)
+    reader = tf.compat.v1.train.NewCheckpointReader(checkpoint)
+    return any(name.startswith("input/") for name in reader.get_variable_to_shape_map())
 
 
 def random_states(model):
