@@ -113,7 +113,7 @@ def _jsonl(fields, named):
     def parse_block(block, path):
         path = path.numpy().decode("utf-8")
         rows = [json.loads(line) for line in block.numpy()]
-        mapping = readers._resolve_columns(path, list(rows[0]), fields, 0, named) \
+        mapping = readers.resolve_columns(path, list(rows[0]), fields, 0, named) \
             if rows else {}
         return [[readers._json_value(path, 0, f, row[mapping[f]], readers.NUMBER_FIELDS)
                  .encode("utf-8") for row in rows] for f in fields]
@@ -198,7 +198,7 @@ def file_table(paths, fields, text_mode="line", columns=None):
         for path in paths:
             line, header = _header(path, delimiter)
             try:
-                mapping = readers._resolve_columns(path, header, fields, 1, named)
+                mapping = readers.resolve_columns(path, header, fields, 1, named)
             except readers.DataError:  # (fails at its first row, if any: in the Python reader)
                 return None, None
             indices = [header.index(mapping[f]) for f in fields]

@@ -25,10 +25,9 @@ import zlib
 import tensorflow as tf
 
 from zoo import fileio
+from zoo.data.columns import (  # noqa: F401  (DataError, parse_columns: the readers' API too)
+    FIELD_ALIASES, DataError, check_columns, parse_columns, resolve_columns, shown)
 
-#: Column names accepted for a field when no column has the field's own name.
-FIELD_ALIASES = {"text": ("sentence", "sentence1", "document", "content"),
-                 "text_b": ("sentence2",)}
 TEXT_MODES = ("line", "paragraph")
 #: Joins line-aligned plain text files (one per field) into one data source.
 ALIGNED = " + "
@@ -37,38 +36,6 @@ ALIGNED = " + "
 NUMBER_FIELDS = ("label",)
 _JSON_KINDS = {dict: "object", list: "array", bool: "boolean", type(None): "null",
                int: "number", float: "number"}
-
-
-class DataError(ValueError):
-    """Malformed input; the message starts with `file:line:` where known."""
-
-
-def parse_columns(spec):
-    """{field: column} from `text=#1 String,text_b=#2 String,label=Quality` (a dict
-    is returned as it is; empty: {}). Column names are taken verbatim (spaces kept)."""
-    if isinstance(spec, dict):
-        return dict(spec)
-    mapping = {}
-    for part in (spec or "").split(","):
-        if not part.strip():
-            continue
-        field, equals, column = part.partition("=")
-        field = field.strip()
-        if not equals or not field or not column:
-            raise ValueError(f"--columns: '{part}' is not field=column (e.g. "
-                             "text=#1 String,label=Quality)")
-        if field in mapping:
-            raise ValueError(f"--columns: field '{field}' is mapped twice")
-        mapping[field] = column
-    return mapping
-
-
-def check_columns(columns, fields):
-    """Fails when `columns` maps a field the reader does not read."""
-    unknown = [f for f in parse_columns(columns) if f not in fields]
-    if unknown:
-        raise ValueError(f"--columns maps {', '.join(repr(f) for f in unknown)}, which "
-                         f"is not read here: the fields are {', '.join(fields)}")
 
 
 def file_format(path):
@@ -216,33 +183,6 @@ def _delimited_rows(path, delimiter):
         raise DataError(f"{path}:{reader.line_num}: {error}") from None
 
 
-def _shown(text):
-    """`text` for a message: unpaired surrogates (from JSON escapes) as escapes."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def _resolve_columns(path, columns, fields, line=1, named=None):
-    """Maps each field to a column: the one `named` ({field: column}, --columns)
-    gives, else the field's own name, else an alias."""
-    mapping = {}
-    for field in fields:
-        if named and field in named:
-            if named[field] not in columns:
-                raise DataError(f"{path}:{line}: no column '{_shown(named[field])}' (--columns "
-                                f"{field}={_shown(named[field])}); columns: "
-                                f"{_shown(', '.join(columns)) or 'none'}")
-            mapping[field] = named[field]
-            continue
-        for candidate in (field,) + FIELD_ALIASES.get(field, ()):
-            if candidate in columns:
-                mapping[field] = candidate
-                break
-        else:
-            raise DataError(f"{path}:{line}: no column '{field}' (columns: "
-                            f"{_shown(', '.join(columns)) or 'none'})")
-    return mapping
-
-
 def _json_value(path, number, field, value, numbers):
     """A JSON field value as text: strings as they are, numbers (for the fields in
     `numbers`) as their JSON text; anything else fails naming file, line and field."""
@@ -295,10 +235,10 @@ def _tfrecord_rows(path, fields, named=None):
         for field in fields:
             name = named.get(field, field)
             if name not in features:
-                shown = f"'{_shown(name)}' (--columns {field}={_shown(name)})" \
+                feature_name = f"'{shown(name)}' (--columns {field}={shown(name)})" \
                     if field in named else f"'{field}'"
-                raise DataError(f"{path}:{number}: no feature {shown} (features: "
-                                f"{_shown(', '.join(sorted(features))) or 'none'})")
+                raise DataError(f"{path}:{number}: no feature {feature_name} (features: "
+                                f"{shown(', '.join(sorted(features))) or 'none'})")
             feature = features[name]
             kind = feature.WhichOneof("kind")
             items = getattr(feature, kind).value if kind else ()
@@ -339,12 +279,12 @@ def iter_rows(path, fields, text_mode="line", numbers=NUMBER_FIELDS, columns=Non
     mapping = None
     for number, row in rows:
         if mapping is None:
-            mapping = _resolve_columns(path, list(row), fields,
+            mapping = resolve_columns(path, list(row), fields,
                                        number if fmt == "jsonl" else 1, named)
         try:
             values = {f: row[c] for f, c in mapping.items()}
         except KeyError as missing:
-            raise DataError(f"{path}:{number}: missing field '{_shown(missing.args[0])}'") \
+            raise DataError(f"{path}:{number}: missing field '{shown(missing.args[0])}'") \
                 from None
         if fmt == "jsonl":
             values = {f: _json_value(path, number, f, v, numbers) for f, v in values.items()}

@@ -172,7 +172,7 @@ def _rows(paths, fields, text_mode, named=None):
         columns = None
         for (number, texts), (_, row) in zip(rows, raw):  # the same rows in order
             if columns is None:
-                columns = readers._resolve_columns(path, list(row), fields, number, named)
+                columns = readers.resolve_columns(path, list(row), fields, number, named)
                 header = header or list(row)
                 if fmt != "jsonl" and list(row) != header:
                     raise readers.DataError(f"{path}:1: columns ({', '.join(row)}) differ "
