@@ -174,7 +174,8 @@ def _python_only(path, fmt):
 
 def file_table(paths, fields, text_mode="line", columns=None):
     """(kind, {column: values per file}) of files that one reader reads, or
-    (None, None) when a file needs the Python reader (CSV that quotes)."""
+    (None, None) when they need the Python reader: formats mixed, a CSV that
+    quotes, a carriage return inside a line, or a header without the fields."""
     named = readers.parse_columns(columns)
     formats = {readers.file_format(p) for p in paths}
     if len(formats) != 1:
