@@ -23,7 +23,8 @@ import numpy as np
 import tensorflow as tf
 
 from zoo.data.readers import DataError
-from zoo.fileio import atomic_path, getmtime_ns
+from zoo.atomic_files import atomic_path
+from zoo.fileio import getmtime_ns
 
 PAIR_SEPARATOR = "\x1f"
 

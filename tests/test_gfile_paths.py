@@ -11,7 +11,7 @@ import os
 import pytest
 import tensorflow as tf
 
-from zoo import fileio
+from zoo import atomic_files, fileio
 from zoo.cli import train as train_cli  # noqa: F401  (defines the zoo-train flags)
 from zoo.data import builtin
 from zoo.data.files import expand_paths
@@ -93,22 +93,22 @@ def test_train_resume_export_predict_on_ram(ram, tmp_path, capsys):
 
 
 def test_atomic_writes_on_ram(ram):
-    fileio.atomic_write_text(f"{ram}/a/config.json", "{}\n")
-    fileio.atomic_write_text(f"{ram}/a/config.json", "{\"b\": 1}\n")  # replaces
+    atomic_files.atomic_write_text(f"{ram}/a/config.json", "{}\n")
+    atomic_files.atomic_write_text(f"{ram}/a/config.json", "{\"b\": 1}\n")  # replaces
     assert fileio.read_text(f"{ram}/a/config.json") == "{\"b\": 1}\n"
     with pytest.raises(RuntimeError):
-        with fileio.atomic_open(f"{ram}/a/log.txt") as handle:
+        with atomic_files.atomic_open(f"{ram}/a/log.txt") as handle:
             handle.write("partial")
             raise RuntimeError("stop")
     assert tf.io.gfile.listdir(f"{ram}/a") == ["config.json"]  # no temporary file left
-    with fileio.atomic_directory(f"{ram}/export/1") as tmp:
-        fileio.atomic_write_text(f"{tmp}/saved_model.pb", "pb")
+    with atomic_files.atomic_directory(f"{ram}/export/1") as tmp:
+        atomic_files.atomic_write_text(f"{tmp}/saved_model.pb", "pb")
         fileio.makedirs(f"{tmp}/variables")
-        fileio.atomic_write_text(f"{tmp}/variables/data", "v")
+        atomic_files.atomic_write_text(f"{tmp}/variables/data", "v")
     assert tf.io.gfile.listdir(f"{ram}/export") == ["1"]
     assert fileio.read_text(f"{ram}/export/1/variables/data") == "v"
     with pytest.raises(FileExistsError):
-        with fileio.atomic_directory(f"{ram}/export/1"):
+        with atomic_files.atomic_directory(f"{ram}/export/1"):
             pass
     fileio.append_text(f"{ram}/a/log.jsonl", "1\n")
     fileio.append_text(f"{ram}/a/log.jsonl", "2\n")
@@ -119,7 +119,7 @@ def test_atomic_writes_on_ram(ram):
 
 def test_data_paths_on_ram(ram):
     for name in ("b.tsv", "a.tsv", "notes.md"):
-        fileio.atomic_write_text(f"{ram}/d/{name}", "text\tlabel\nhi\t1\n")
+        atomic_files.atomic_write_text(f"{ram}/d/{name}", "text\tlabel\nhi\t1\n")
     assert expand_paths(f"{ram}/d/*.tsv") == [f"{ram}/d/a.tsv", f"{ram}/d/b.tsv"]
     with pytest.raises(FileNotFoundError, match=r"is a directory.*\*\.tsv"):
         expand_paths(f"{ram}/d")
@@ -134,7 +134,7 @@ def test_vocab_sample_on_ram(ram):
     its compression ratio): the same sample as from the plain file."""
     from zoo.data.sampling import estimated_bytes, sample_texts
     text = "".join(f"line {i} " + "word " * (i % 17) + "\n" for i in range(2000))
-    fileio.atomic_write_text(f"{ram}/c.txt", text)
+    atomic_files.atomic_write_text(f"{ram}/c.txt", text)
     with fileio.open_file(f"{ram}/c.txt.gz", "wb") as handle:
         handle.write(gzip.compress(text.encode()))
     assert fileio.file_size(f"{ram}/c.txt.gz") < len(text) / 3
@@ -160,7 +160,7 @@ CORPORA = {
 def test_gzipped_corpus_gives_the_same_examples(name, text_mode, where, tmp_path, ram):
     base = str(tmp_path) if where == "local" else ram
     plain, zipped = f"{base}/{name}", f"{base}/{name}.gz"
-    fileio.atomic_write_text(plain, CORPORA[name])
+    atomic_files.atomic_write_text(plain, CORPORA[name])
     with fileio.open_file(zipped, "wb") as handle:
         handle.write(gzip.compress(CORPORA[name].encode()))
     assert file_format(zipped) == file_format(plain)
@@ -192,6 +192,6 @@ def test_gzipped_tfrecord(tmp_path):
 
 def test_gzipped_output_of_atomic_open(tmp_path):
     path = str(tmp_path / "clean.txt.gz")
-    with fileio.atomic_open(path) as handle:
+    with atomic_files.atomic_open(path) as handle:
         handle.write("a\nb\n")
     assert gzip.decompress(open(path, "rb").read()) == b"a\nb\n"

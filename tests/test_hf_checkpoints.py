@@ -354,11 +354,11 @@ def test_t5_directory_fine_tunes_translation_and_serves_text(tmp_path, capsys):
 
 def test_a_directory_on_another_file_system_is_read_through_gfile(tmp_path, capsys):
     """ram:// stands in for gs:// and s3://: the directory is copied locally once."""
-    from zoo import fileio
+    from zoo import atomic_files, fileio
     directory, _ = bert_dir(tmp_path / "bert")
     remote = "ram://zoo-hf-test/bert"
     fileio.rmtree("ram://zoo-hf-test")
-    fileio.copy_tree(directory, remote)
+    atomic_files.copy_tree(directory, remote)
     data = tmp_path / "train.tsv"
     data.write_text("sentence\tlabel\n" + "".join(
         f"{s}\t{'pos' if i % 2 else 'neg'}\n" for i, s in enumerate(sentences(20, 2))))

@@ -15,7 +15,7 @@ import json
 import os
 
 from zoo import fileio
-from zoo.fileio import atomic_write_text
+from zoo.atomic_files import atomic_write_text
 
 CONFIG_FILE = "config.json"
 VOCAB_FILE = "vocab.txt"

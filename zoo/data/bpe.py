@@ -19,7 +19,7 @@ import keras_hub
 import tensorflow as tf
 
 from zoo.data.tokenizer import TextEncoder
-from zoo.fileio import atomic_write_text
+from zoo.atomic_files import atomic_write_text
 
 END_OF_TEXT = "<|endoftext|>"
 

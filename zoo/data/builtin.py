@@ -11,7 +11,7 @@ Example:
 """
 import random
 
-from zoo.fileio import atomic_write_text
+from zoo.atomic_files import atomic_write_text
 
 _ANIMALS = {"cat": "small", "dog": "loyal", "horse": "strong", "bird": "tiny",
             "fox": "clever", "owl": "wise", "bear": "huge", "mouse": "quiet"}

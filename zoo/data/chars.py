@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from zoo.data.tokenizer import SPECIAL_TOKENS, TextEncoder
 from zoo import fileio
-from zoo.fileio import atomic_write_text
+from zoo.atomic_files import atomic_write_text
 
 
 def train_char_vocab(texts, vocab_size, path, extra_tokens=()):

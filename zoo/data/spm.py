@@ -16,7 +16,7 @@ import tempfile
 
 import keras_hub
 
-from zoo import fileio
+from zoo import atomic_files, fileio
 from zoo.data.tokenizer import MASK, TextEncoder
 
 SENTENCEPIECE_TYPES = ("unigram", "bpe")
@@ -83,8 +83,8 @@ def train_sentencepiece(texts, vocab_size, model_path, model_type="unigram", ext
         _drop_paths(prefix + ".model")
         vocab_path = os.path.splitext(model_path)[0] + ".vocab"
         if remote:
-            fileio.atomic_copy(prefix + ".vocab", vocab_path)
-            fileio.atomic_copy(prefix + ".model", model_path)
+            atomic_files.atomic_copy(prefix + ".vocab", vocab_path)
+            atomic_files.atomic_copy(prefix + ".model", model_path)
         else:
             os.replace(prefix + ".vocab", vocab_path)
             os.replace(prefix + ".model", model_path)

@@ -25,7 +25,7 @@ import tensorflow_text as tf_text
 
 from zoo import fileio
 from zoo.data.segment_packing import pack_segments
-from zoo.fileio import atomic_write_text
+from zoo.atomic_files import atomic_write_text
 
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
 SPECIAL_TOKENS = (PAD, UNK, CLS, SEP, MASK)

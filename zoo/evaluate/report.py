@@ -13,7 +13,7 @@ import os
 
 from zoo import fileio
 from zoo.evaluate.chart import grid, line_chart
-from zoo.fileio import atomic_write_text
+from zoo.atomic_files import atomic_write_text
 
 
 def read_log(model_dir, name):

@@ -29,7 +29,7 @@ import numpy as np
 
 from zoo.data import readers
 from zoo.prep.dedup import HashIndex, NearDuplicates, text_hash
-from zoo.fileio import atomic_open, atomic_write_text
+from zoo.atomic_files import atomic_open, atomic_write_text
 
 #: Rules that drop a row, in the order they are applied.
 REMOVAL_RULES = ("empty", "too_short", "too_long", "exact_duplicate", "near_duplicate")

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from zoo import fileio
 from zoo.assembly import assemble
-from zoo.fileio import atomic_directory
+from zoo.atomic_files import atomic_directory, temp_directory
 from zoo.run_config import load_run_config
 
 WARMUP_FILE = "tf_serving_warmup_requests"
@@ -147,7 +147,7 @@ def export_model(model_dir, export_dir, checkpoint=None, decoding="", quantize="
     path = os.path.join(export_dir, str(next_version(export_dir)))
     if quantize:
         fileio.makedirs(export_dir)
-        with fileio.temp_directory(export_dir, ".float-") as scratch:
+        with temp_directory(export_dir, ".float-") as scratch:
             metadata["float_bytes"] = directory_bytes(
                 _save(run, export_dir, os.path.join(scratch, "1"), metadata))
         metadata["quantization"] = quantize_model(run.model, quantize)

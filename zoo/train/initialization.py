@@ -27,7 +27,7 @@ import tempfile
 
 import tensorflow as tf
 
-from zoo import fileio
+from zoo import atomic_files, fileio
 from zoo.models import hf_import
 from zoo.run_config import ADDED_MODEL_FIELDS, CONFIG_FILE, load_run_config, model_field
 from zoo.train.options import UsageError
@@ -67,7 +67,7 @@ def local_directory(directory):
     if directory not in _LOCAL_COPIES:
         scratch = tempfile.mkdtemp(prefix="zoo-init-")
         atexit.register(shutil.rmtree, scratch, ignore_errors=True)
-        fileio.copy_tree(directory, scratch)
+        atomic_files.copy_tree(directory, scratch)
         _LOCAL_COPIES[directory] = scratch
     return _LOCAL_COPIES[directory]
 

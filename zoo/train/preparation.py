@@ -97,7 +97,7 @@ def prepare_vocab(opts, config, train_paths, directory):
     Returns the vocabulary size."""
     from zoo.data.encoders import load_encoder, train_tokenizer
     from zoo.data.sampling import sample_texts
-    from zoo.fileio import atomic_copy
+    from zoo.atomic_files import atomic_copy
 
     def load(path):
         return load_encoder(config.tokenizer, path, config.seq_len, config.lowercase,
