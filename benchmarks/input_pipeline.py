@@ -19,7 +19,6 @@ then, in a fresh process per format and reader, measures:
 
 Its numbers are figures, not assertions.
 """
-import gzip
 import json
 import os
 import resource
@@ -42,52 +41,8 @@ flags.DEFINE_string("workdir", "/tmp/zoo_input_pipeline", "Where the corpus is w
 flags.DEFINE_string("one", "", "(internal) format,reader to measure in this process.")
 FLAGS = flags.FLAGS
 
-
-def write_corpus(workdir, size_mb, files):
-    """Generated lines in every format; returns {format: [paths]}."""
-    import tensorflow as tf
-
-    from zoo.data.builtin import generate_lines
-    os.makedirs(workdir, exist_ok=True)
-    stamp = os.path.join(workdir, f"done-{size_mb}-{files}")
-    paths = {fmt: [os.path.join(workdir, f"part{i}.{fmt}") for i in range(files)]
-             for fmt in ("txt", "txt.gz", "tsv", "jsonl", "tfrecord")}
-    if os.path.exists(stamp):
-        return paths
-    lines, size, seed = [], 0, 0
-    while size < size_mb * 1e6:
-        batch = generate_lines(20000, seed=seed)
-        seed += 1
-        lines += batch
-        size += sum(len(line) + 1 for line in batch)
-    for index in range(files):
-        part = lines[index::files]
-        text = "\n".join(part) + "\n"
-        with open(paths["txt"][index], "w", encoding="utf-8") as handle:
-            handle.write(text)
-        with gzip.open(paths["txt.gz"][index], "wt", encoding="utf-8") as handle:
-            handle.write(text)
-        with open(paths["tsv"][index], "w", encoding="utf-8") as handle:
-            handle.write("text\tlabel\n" + "".join(f"{line}\t{i % 2}\n"
-                                                   for i, line in enumerate(part)))
-        with open(paths["jsonl"][index], "w", encoding="utf-8") as handle:
-            handle.write("".join(json.dumps({"text": line}) + "\n" for line in part))
-        with tf.io.TFRecordWriter(paths["tfrecord"][index]) as writer:
-            for line in part:
-                feature = tf.train.Feature(bytes_list=tf.train.BytesList(value=[line.encode()]))
-                writer.write(tf.train.Example(features=tf.train.Features(
-                    feature={"text": feature})).SerializeToString())
-    open(stamp, "w").close()
-    return paths
-
-
-def vocab_path(workdir, paths):
-    from zoo.data.sampling import sample_texts
-    from zoo.data.tokenizer import train_wordpiece_vocab
-    path = os.path.join(workdir, "vocab.txt")
-    if not os.path.exists(path):
-        train_wordpiece_vocab(sample_texts(paths, budget=10 ** 7, seed=0), 8000, path)
-    return path
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from generated_corpus import vocab_path, write_corpus  # noqa: E402
 
 
 def measure(fmt, reader, paths, vocab):

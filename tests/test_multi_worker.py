@@ -2,8 +2,9 @@
 
 Two worker processes on 127.0.0.1 (a MultiWorkerMirroredStrategy must be made
 before TensorFlow runs any op, so each is a fresh `python -m zoo.cli.train`)
-train exactly like one device at the same global batch and seed, and only the
-chief writes. That `mirrored` does too is tests/test_distribution.py. Dropout
+each read only their own file of the two and train exactly like one device
+reading both shards (--input_shards=2) at the same global batch and seed, and
+only the chief writes, but for each worker's input position. That `mirrored` does too is tests/test_distribution.py. Dropout
 is off: with it on, replicas draw different masks.
 """
 import json
@@ -20,6 +21,7 @@ from test_distribution import checkpoint_arrays, losses
 from zoo.cli.common import FLAGS, UsageError
 from zoo.data.builtin import write_corpus
 from zoo.cli import train as train_cli
+from zoo.train.input_position import saved_position
 from zoo.train.job import default_options, train_from_flags
 
 STEPS = 10
@@ -48,8 +50,9 @@ def runs(tmp_path_factory):
     """A two-worker run (the chief told by TF_CONFIG, the other worker by --worker_hosts;
     each its own --model_dir and TMPDIR, to see who writes what) and a one_device run."""
     root = tmp_path_factory.mktemp("multi_worker")
-    data = [f"--train_data={write_corpus(str(root / 'train.txt'), 300, seed=5)}",
-            f"--eval_data={write_corpus(str(root / 'eval.txt'), 30, seed=6)}"]
+    train = [write_corpus(str(root / f"train{k}.txt"), 150, seed=5 + k) for k in (0, 1)]
+    data = [f"--train_data={','.join(train)}",
+            f"--eval_data={write_corpus(str(root / 'eval.txt'), 30, seed=7)}"]
     hosts = [f"127.0.0.1:{port}" for port in free_ports(2)]
     processes, tmpdirs = [], []
     for index in range(2):
@@ -68,7 +71,7 @@ def runs(tmp_path_factory):
     one = str(root / "one")  # meanwhile, in this process
     FLAGS.unparse_flags()
     FLAGS(["zoo-train", f"--model_dir={one}", "--strategy=one_device", "--noexport", *data,
-           *NANO])
+           "--input_shards=2", *NANO])  # the stream of two workers
     train_cli.main(["zoo-train"])
     outputs = [process.communicate(timeout=600)[0] for process in processes]
     for process, out in zip(processes, outputs):
@@ -79,6 +82,8 @@ def runs(tmp_path_factory):
 
 def test_two_workers_train_like_one_device(runs):
     assert "2 replica(s) (CollectiveAllReduceStrategy)" in runs["outputs"][0]
+    for worker, out in enumerate(runs["outputs"]):
+        assert f"input: worker {worker} of 2 reads shard {worker} of 2: 1 of 2 file(s)" in out
     one = losses(runs["one"])
     assert len(one) == STEPS // 2 and one[-1] < one[0]
     np.testing.assert_allclose(losses(runs["chief"]), one, rtol=1e-5)
@@ -99,7 +104,10 @@ def test_only_the_chief_writes(runs):
     out = runs["outputs"][1]
     temporary = out.split("checkpoint: ", 1)[1].split()[0]
     assert temporary.startswith(str(runs["tmpdirs"][1])) and temporary.endswith(f"ckpt-{STEPS}")
-    assert not os.path.exists(runs["worker"])
+    # ...and its input position into its model_dir, as the chief did into its own.
+    for directory, worker in ((chief, 0), (runs["worker"], 1)):
+        assert saved_position(directory, STEPS, worker, workers=2), worker
+    assert os.listdir(runs["worker"]) == ["input"]
     assert os.listdir(runs["tmpdirs"][1]) == [] and os.listdir(runs["tmpdirs"][0]) == []
     assert "export:" not in out and "report:" not in out
 
@@ -138,6 +146,13 @@ TF_CONFIG = json.dumps({"cluster": {"worker": HOSTS.split(",")},
     (dict(strategy="mirrored", worker_hosts=HOSTS.split(","), task_index=0), None,
      "--worker_hosts and --task_index need --strategy=multi_worker"),
     (dict(strategy="one_device", tpu="my-tpu"), None, "--tpu needs --strategy=tpu"),
+    (dict(worker_hosts=HOSTS.split(","), task_index=0, input_shards=3), None,
+     "--input_shards=3 cannot be split evenly among the 2 workers: give a multiple of 2"),
+    (dict(strategy="one_device", input_shards=3), None,
+     "--global_batch_size=32 is not divisible by 3 input shards (--input_shards; 0: one "
+     "per worker)"),
+    (dict(strategy="one_device", input_shards=-1), None,
+     "--input_shards must be 0 (one per worker) or positive, got -1"),
     (dict(cpu_replicas=2), TF_CONFIG, "--cpu_replicas needs --strategy=mirrored"),
     (dict(mode="eval", eval_data="x.txt"), TF_CONFIG,
      "--mode=eval runs in one process; --strategy=multi_worker is for training"),

@@ -75,13 +75,16 @@ def test_run_killed_mid_way_resumes_bit_identical(tmp_path, corpus, straight_run
     assert process.poll() is None, "the run ended before it could be killed"
     process.send_signal(signal.SIGKILL)
     process.wait()
-    killed_at = int(tf.train.latest_checkpoint(killed).rsplit("-", 1)[1])
+    latest = tf.train.latest_checkpoint(killed)
+    killed_at = int(latest.rsplit("-", 1)[1])
     assert 5 * (KILL_AFTER_LINES - 1) <= killed_at < STEPS
-    from zoo.train.loop import holds_input_position  # (resumes there, skipping nothing)
-    assert holds_input_position(tf.train.latest_checkpoint(killed))
+    from zoo.train.input_position import saved_position  # (resumes there, skipping nothing)
+    position = saved_position(killed, killed_at, worker=0, workers=1)
+    assert position
     out = subprocess.run(start(killed, corpus, STEPS).args, capture_output=True,
                          text=True).stdout
-    assert "resumed from" in out
+    assert f"resumed from {latest} at step {killed_at}; input " \
+        f"restored from {position}" in out
     a, b = weights(straight_run), weights(killed)
     assert a.keys() == b.keys() and len(a) > 50  # model weights, slots, iterations
     for name in a:
@@ -224,6 +227,7 @@ def refused_before_any_work(monkeypatch, model_dir, *args):
     ("--shuffle_buffer=20", "--shuffle_buffer: 10 -> 20"),
     ("--batching=bucket", "--batching: 'plain' -> 'bucket'"),
     ("--text_mode=paragraph", "--text_mode: 'line' -> 'paragraph'"),
+    ("--input_shards=2", "--input_shards: 1 -> 2"),
 ])
 def test_resume_with_another_stream_setting_is_refused(prepared, overflowing_targets,
                                                        monkeypatch, change, difference):

@@ -64,6 +64,10 @@ flags.DEFINE_integer("checkpoint_every", 500, "Save a checkpoint every N steps."
 flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept in --model_dir.")
 flags.DEFINE_integer("shuffle_buffer", 10000, "Examples per shuffled block, each epoch anew (1: no "
                      "shuffle).")
+flags.DEFINE_integer("input_shards", 0, "Shards of the training stream; each worker reads only "
+                     "its own (every N-th file, or every N-th example when there are fewer "
+                     "files). 0: one per worker. The batches depend on it, not on the "
+                     "strategy: --input_shards=2 on one device trains like two workers.")
 flags.DEFINE_enum("strategy", "auto",
                   ["auto", "one_device", "mirrored", "multi_worker", "tpu"],
                   "auto: mirrored over all GPUs if any, else one_device. multi_worker: the "

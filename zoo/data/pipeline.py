@@ -1,18 +1,20 @@
 """Input pipelines: raw examples -> shuffled, batched, preprocessed features.
 
 Batches are preprocessed whole (tokenization is vectorised), in parallel and
-in order; batch `i` gets the stateless seed `(seed, i)`, so masking is the same
-on every run and on every strategy.
+in order; batch `i` of a shard gets the stateless seed `(shard seed, i)`, so
+masking is the same on every run and on every strategy (zoo.data.sharding).
 
 Example:
     >>> ds = training_dataset(paths, task, global_batch_size=32, seed=0)
     >>> features, labels, weights = next(iter(ds))
     >>> ds = training_dataset(paths, task, 32, batching="bucket")  # similar lengths per batch
+    >>> ds = training_dataset(paths, task, 32, input_shards=2, worker=1, workers=2)  # 16 rows
 """
 import tensorflow as tf
 
 from zoo.data.bucketing import BATCHINGS, bucketed_batches, check_bucketing
 from zoo.data.readers import read_examples
+from zoo.data.sharding import concatenated_rows, shard_files, shard_seed, shards_of_worker
 
 #: Training files read at once, interleaved one example each (zoo.data.native).
 PARALLEL_FILES = 8
@@ -29,24 +31,49 @@ def _preprocessed(batches, task, seed, start_batch=0):
 
 
 def training_dataset(paths, task, global_batch_size, seed=0, text_mode="line",
-                     shuffle_buffer=10000, start_batch=0, batching="plain", columns=None):
-    """Endless, shuffled stream of full global batches, from batch `start_batch`
-    on (a resumed run skips the raw batches it already trained on, so it sees
-    the same data and masks as an uninterrupted run). `batching="bucket"`
-    groups examples of similar length into a batch (`zoo.data.bucketing`);
-    `columns` ({field: column} or `--columns`) as in `zoo.data.readers.iter_rows`."""
+                     shuffle_buffer=10000, start_batch=0, batching="plain", columns=None,
+                     input_shards=1, worker=0, workers=1):
+    """Endless, shuffled stream of this worker's part of every global batch, from
+    batch `start_batch` on (a resumed run skips the raw batches it already trained
+    on, so it sees the same data and masks as an uninterrupted run).
+
+    The stream is cut into `input_shards` shards (`zoo.data.sharding`): worker
+    `worker` of `workers` reads only its shards and yields their batches of
+    `global_batch_size / input_shards` rows each, concatenated; with one worker
+    that is the whole global batch. `batching="bucket"` groups examples of
+    similar length into a batch (`zoo.data.bucketing`); `columns` ({field:
+    column} or `--columns`) as in `zoo.data.readers.iter_rows`."""
     if batching not in BATCHINGS:
         raise ValueError(f"batching must be one of {', '.join(BATCHINGS)}, got '{batching}'")
     if batching == "bucket":
         check_bucketing(type(task), task.config)
-    examples = read_examples(paths, task.data_fields, text_mode, columns,
+    if global_batch_size % input_shards:
+        raise ValueError(f"global batch size {global_batch_size} is not divisible by "
+                         f"{input_shards} input shards")
+    streams = [_shard_batches(paths, task, global_batch_size // input_shards, seed,
+                              text_mode, shuffle_buffer, start_batch, batching, columns,
+                              input_shards, shard)
+               for shard in shards_of_worker(input_shards, worker, workers)]
+    if len(streams) > 1:
+        streams = [tf.data.Dataset.zip(tuple(streams)).map(concatenated_rows)]
+    return streams[0].with_options(_saveable())
+
+
+def _shard_batches(paths, task, batch_size, seed, text_mode, shuffle_buffer, start_batch,
+                   batching, columns, shards, shard):
+    """Shard `shard` of `shards`: its examples, shuffled, batched and preprocessed."""
+    files, by_data = shard_files(paths, shards, shard)
+    examples = read_examples(files, task.data_fields, text_mode, columns,
                              parallel_files=PARALLEL_FILES)
+    if by_data:
+        examples = examples.shard(shards, shard)
+    seed = shard_seed(seed, shards, shard)
     examples = (_shuffled_epochs(examples, shuffle_buffer, seed) if shuffle_buffer > 1
                 else examples.repeat())
     stream = task.example_stream(examples)
-    batches = (bucketed_batches(stream, task.text_fields, global_batch_size, task.encoder.seq_len)
-               if batching == "bucket" else stream.batch(global_batch_size, drop_remainder=True))
-    return _preprocessed(batches, task, seed, start_batch).with_options(_saveable())
+    batches = (bucketed_batches(stream, task.text_fields, batch_size, task.encoder.seq_len)
+               if batching == "bucket" else stream.batch(batch_size, drop_remainder=True))
+    return _preprocessed(batches, task, seed, start_batch)
 
 
 def _saveable():

@@ -20,7 +20,7 @@ from zoo.train.preparation import BUILTIN_TRAIN, vocab_sample_bytes
 #: `training` holds them (with the value of configs that lack one): a resumed run
 #: skips the batches it trained on, so they must not change.
 STREAM_SETTINGS = {"train_data": None, "global_batch_size": None, "seed": None,
-                   "shuffle_buffer": None, "batching": "plain"}
+                   "shuffle_buffer": None, "batching": "plain", "input_shards": 1}
 
 
 def validate_options(opts):
@@ -47,10 +47,25 @@ def validate_options(opts):
         raise UsageError("--tpu needs --strategy=tpu")
     vocab_sample_bytes(opts.vocab_sample)  # fails now if it is no size
     cluster = _cluster(opts)
+    _check_input_shards(opts, cluster.workers if cluster else 1)
     if opts.init_checkpoint:
         from zoo.train.initialization import source_kind
         source_kind(opts.init_checkpoint)  # fails now if it is not a usable source
     return cluster
+
+
+def _check_input_shards(opts, workers):
+    if opts.input_shards < 0:
+        raise UsageError(f"--input_shards must be 0 (one per worker) or positive, got "
+                         f"{opts.input_shards}")
+    shards = input_shards(opts, workers)
+    if shards % workers:
+        raise UsageError(f"--input_shards={shards} cannot be split evenly among the "
+                         f"{workers} workers: give a multiple of {workers}")
+    if opts.global_batch_size % shards:
+        raise UsageError(f"--global_batch_size={opts.global_batch_size} is not divisible by "
+                         f"{shards} input shards (--input_shards; 0: one per worker): each "
+                         "shard gives an equal part of every batch")
 
 
 def _cluster(opts):
@@ -134,9 +149,15 @@ def check_resume(opts, config):
             "--model_dir.")
 
 
-def check_resume_stream(opts, train_paths):
+def input_shards(opts, workers):
+    """The run's number of input shards: --input_shards, or one per worker."""
+    return opts.input_shards or workers
+
+
+def check_resume_stream(opts, train_paths, workers=1):
     """Refuses to resume a model_dir with settings that order the training stream
-    differently (its files, batch size, seed, shuffling, batching, text mode): the
+    differently (its files, batch size, seed, shuffling, batching, input shards, text
+    mode): the
     resumed run skips the batches already trained on, which must be the same ones.
     `train_paths` None: the built-in corpus (in model_dir)."""
     if not fileio.exists(os.path.join(opts.model_dir, "config.json")):
@@ -146,7 +167,7 @@ def check_resume_stream(opts, train_paths):
         train_paths = [os.path.join(opts.model_dir, BUILTIN_TRAIN)]
     requested = {"train_data": list(train_paths), "global_batch_size": opts.global_batch_size,
                  "seed": opts.seed, "shuffle_buffer": opts.shuffle_buffer,
-                 "batching": opts.batching}
+                 "batching": opts.batching, "input_shards": input_shards(opts, workers)}
     differences = []
     for name, missing in STREAM_SETTINGS.items():
         before = saved.training.get(name, missing)

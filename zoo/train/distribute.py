@@ -58,6 +58,11 @@ class Cluster:
     task_type: str
     task_id: int
 
+    @property
+    def workers(self):
+        """How many processes train (the chief, if any, and the workers)."""
+        return sum(len(self.jobs.get(job, [])) for job in WORKER_TYPES)
+
 
 def _check_host(host, source):
     name, _, port = host.rpartition(":")
@@ -206,6 +211,22 @@ def write_dir(model_dir, strategy):
         yield directory
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def worker_position(strategy):
+    """(this worker's index, the number of workers): (0, 1) but under
+    multi_worker, where the chief (task `chief`, else worker 0) is 0.
+
+    >>> worker_position(tf.distribute.OneDeviceStrategy("/cpu:0"))
+    (0, 1)
+    """
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
+        return 0, 1
+    jobs = resolver.cluster_spec().as_dict()
+    chiefs, workers = len(jobs.get("chief", [])), len(jobs.get("worker", []))
+    index = resolver.task_id if resolver.task_type == "chief" else chiefs + resolver.task_id
+    return index, chiefs + workers
 
 
 def same_on_all_workers(strategy, text):

@@ -23,9 +23,9 @@ from zoo.data.bucketing import check_bucketing
 from zoo.data.files import expand_paths
 from zoo.data.readers import aligned_sources, check_readable
 from zoo.train.checks import (check_columns, check_lora, check_resume, check_resume_stream,
-                              lora_settings, validate_options)
+                              input_shards, lora_settings, validate_options)
 from zoo.train.distribute import (any_worker, create_strategy, is_chief, same_on_all_workers,
-                                  split_cpu, write_dir)
+                                  split_cpu, worker_position, write_dir)
 from zoo import fileio
 from zoo.fileio import check_writable_dir
 from zoo.run_config import RunConfig, load_run_config, save_run_config
@@ -159,7 +159,7 @@ def train_from_flags(opts):
 
     Under --strategy=multi_worker every worker runs this; only the chief writes
     into --model_dir (and --export_dir), the others into a temporary directory
-    removed at the end. All restore from --model_dir: a file system all workers
+    removed at the end, but for their input positions (zoo.train.input_position). All restore from --model_dir: a file system all workers
     share.
     """
     if not isinstance(opts, TrainOptions):
@@ -217,7 +217,8 @@ def _train(opts, config, strategy, directory):
     chief = is_chief(strategy)
     stop_all = any_worker(strategy)
     train_paths, eval_paths = data_paths(opts, config.data_fields)
-    check_resume_stream(opts, train_paths)
+    workers = worker_position(strategy)[1]
+    check_resume_stream(opts, train_paths, workers)
     if chief:
         check_writable_dir(opts.model_dir, "--model_dir")
         if opts.export and opts.export_dir:
@@ -250,6 +251,7 @@ def _train(opts, config, strategy, directory):
         "freeze": opts.freeze, "layer_lr_decay": opts.layer_lr_decay,
         "precision": opts.precision, "grad_accum_steps": opts.grad_accum_steps,
         "batching": opts.batching, "jit_compile": opts.jit_compile,
+        "input_shards": input_shards(opts, workers),
         **lora_settings(opts)}
     if opts.columns:  # (absent otherwise: config.json stays as before)
         config.training["columns"] = opts.columns

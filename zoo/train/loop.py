@@ -2,12 +2,14 @@
 
 Checkpoints hold the model, the optimizer and the global step; orbit restores
 the latest one from model_dir on start, so a run resumes where it stopped and
-a finished run does nothing more. When tf.data reads the training files itself
-(`zoo.data.native`), checkpoints also hold the input pipeline's position (its
-iterator's state: the shuffle block, packing leftovers and prefetched batches),
-and a resumed run starts reading there at once, at any step. Otherwise (CSV with
-quotes, a carriage return inside a line; or a model_dir whose first checkpoint
-held no position) it skips the batches already trained on, which it must read.
+a finished run does nothing more. Each worker reads its own input shards
+(`zoo.data.sharding`). When tf.data reads the training files itself
+(`zoo.data.native`), every checkpoint comes with each worker's input position
+(`zoo.train.input_position`: the iterator's shuffle block, packing leftovers
+and prefetched batches), and a resumed run reads on from there at once, at any
+step. Otherwise (CSV with quotes, a carriage return inside a line; or no
+position saved at that step for this worker) it skips the batches already
+trained on, which it must read.
 
 Example:
     >>> logs = run_training(opts, run_config, strategy, ["a.txt"], [], warmup=30)
@@ -23,13 +25,16 @@ from absl import logging
 import tensorflow as tf
 
 from zoo.assembly import assemble
-from zoo.train.distribute import any_worker
+from zoo.train.distribute import any_worker, worker_position
+from zoo.train.input_position import (CheckpointsWithInput, position_dir, restore_position,
+                                      saved_position)
 from zoo.train.freezing import count_parameters, freeze
 from zoo.train.layer_lr import layer_lr_factors
 from zoo.train.lora import describe, run_adapters, saved_settings
 from zoo.train.initialization import initialize_backbone
 from zoo.data.native import reads_natively
 from zoo.data.pipeline import evaluation_dataset, training_dataset
+from zoo.data.sharding import describe_shards
 from zoo.train import preemption
 from zoo.train.optimizer import create_optimizer
 from zoo.train.precision import dtype_policy, with_loss_scaling
@@ -75,14 +80,6 @@ def checkpoint_step(model_dir):
     """Global step of the latest checkpoint in model_dir (0 when there is none)."""
     latest = tf.train.latest_checkpoint(model_dir)
     return int(latest.rsplit("-", 1)[1]) if latest else 0
-
-
-def holds_input_position(checkpoint):
-    """True if a checkpoint holds the training input's position (`input`)."""
-    # (NewCheckpointReader takes the prefix as it is; tf.train.list_variables takes a
-    # prefix that is also a "directory", as any prefix is on ram://, for a directory.)
-    reader = tf.compat.v1.train.NewCheckpointReader(checkpoint)
-    return any(name.startswith("input/") for name in reader.get_variable_to_shape_map())
 
 
 def random_states(model):
@@ -134,13 +131,20 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps,
                                   aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
         skipped_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="skipped_steps",
                                     aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+    worker, workers = worker_position(strategy)
+    resumed_step = checkpoint_step(opts.model_dir)
     saves_position = reads_natively(train_paths, config.data_fields, opts.text_mode,
-                                    opts.columns) and \
-        (not resume_from or holds_input_position(resume_from))
+                                    opts.columns)
+    position = saved_position(opts.model_dir, resumed_step, worker, workers) \
+        if saves_position and resume_from else None
     train_ds = training_dataset(train_paths, run.task, opts.global_batch_size, opts.seed,
                                 opts.text_mode, opts.shuffle_buffer,
-                                start_batch=0 if saves_position else checkpoint_step(opts.model_dir),
-                                batching=opts.batching, columns=opts.columns)
+                                start_batch=0 if position or not resume_from else resumed_step,
+                                batching=opts.batching, columns=opts.columns,
+                                input_shards=config.training.get("input_shards", 1),
+                                worker=worker, workers=workers)
+    if config.training.get("input_shards", 1) > 1:
+        print(describe_shards(train_paths, config.training["input_shards"], worker, workers))
     eval_ds = evaluation_dataset(eval_paths, run.task, opts.global_batch_size, opts.seed,
                                  opts.text_mode, opts.columns) if eval_paths else None
     names = metric_names(run.task, run.model, next(iter(train_ds)))
@@ -165,15 +169,16 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps,
                         eval_ds, names, nan_policy=nan_policy, skipped_steps=skipped_steps,
                         accum_steps=opts.grad_accum_steps,
                         jit_compile=jit_compile)
+    if position:
+        restore_position(runner.input_iterator, position)
     checkpoint = tf.train.Checkpoint(model=run.model, optimizer=optimizer,
                                      global_step=global_step, skipped_steps=skipped_steps,
-                                     random_states=random_states(run.model),
-                                     **({"input": runner.input_iterator} if saves_position
-                                        else {}))
-    manager = tf.train.CheckpointManager(
-        checkpoint, directory, max_to_keep=opts.keep_checkpoints,
+                                     random_states=random_states(run.model))
+    manager = CheckpointsWithInput(
+        checkpoint, directory, runner.input_iterator if saves_position else None,
+        position_dir(opts.model_dir, worker, workers), max_to_keep=opts.keep_checkpoints,
         step_counter=global_step, checkpoint_interval=opts.checkpoint_every)
-    final, last_step, skipped = {}, [checkpoint_step(opts.model_dir)], [0]
+    final, last_step, skipped = {}, [resumed_step], [0]
     stop_all = any_worker(strategy)
 
     def stop_if_terminated(step):
@@ -236,7 +241,8 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps,
     start_step = int(global_step.numpy())
     skipped[0] = int(skipped_steps.numpy())  # as restored from the checkpoint
     if start_step:
-        print(f"resumed from {resume_from} at step {start_step}")
+        print(f"resumed from {resume_from} at step {start_step}; input "
+              f"{'restored from ' + position if position else 'skipped to that batch'}")
     if start_step >= opts.train_steps:
         print(f"already trained to step {start_step} (--train_steps={opts.train_steps}); "
               "nothing to do")

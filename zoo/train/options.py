@@ -68,6 +68,7 @@ class TrainOptions:
     keep_checkpoints: int = 3
     shuffle_buffer: int = 10000
     seed: int = 0
+    input_shards: int = 0  # shards of the training stream (zoo.data.sharding); 0: one per worker
     # -- distribution
     strategy: str = "auto"
     num_gpus: int = -1

@@ -145,9 +145,10 @@ class TaskRunner(orbit.StandardTrainer, orbit.StandardEvaluator):
         with strategy.scope():
             self.train_sums = MetricSums(self.loss_names + metrics + ("tokens", "padded_tokens"))
             self.eval_sums = MetricSums(self.loss_names + metrics)
-        # Training reads global batches from one host iterator, whose position a
-        # checkpoint can hold (a distributed dataset's iterator is not trackable);
-        # each replica takes its slice of the batch (`replica_slice`).
+        # Training reads this worker's part of each global batch from one host
+        # iterator, whose position a checkpoint can hold (a distributed dataset's
+        # iterator is not trackable); each of the worker's replicas takes its slice
+        # of it (`replica_slice`).
         self.input_iterator = iter(train_dataset) if train_dataset is not None else None
         evaluation = strategy.experimental_distribute_dataset(
             by_batch(eval_dataset)) if eval_dataset else None
@@ -248,10 +249,11 @@ class TaskRunner(orbit.StandardTrainer, orbit.StandardEvaluator):
         self._loop_start_step = int(self.global_step.numpy())
 
     def train_step(self, iterator):
-        batch = next(iterator)
+        batch = next(iterator)  # this worker's rows of the global batch
+        local = len(self.strategy.extended.worker_devices)
         per_replica = self.strategy.experimental_distribute_values_from_function(
-            lambda context: replica_slice(batch, context.replica_id_in_sync_group,
-                                          context.num_replicas_in_sync))
+            lambda context: replica_slice(batch, context.replica_id_in_sync_group % local,
+                                          local))
         self.strategy.run(self._replica_step, args=(per_replica,))
 
     def train_loop_end(self):
