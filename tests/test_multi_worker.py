@@ -4,7 +4,8 @@ Two worker processes on 127.0.0.1 (a MultiWorkerMirroredStrategy must be made
 before TensorFlow runs any op, so each is a fresh `python -m zoo.cli.train`)
 each read only their own file of the two and train exactly like one device
 reading both shards (--input_shards=2) at the same global batch and seed, and
-only the chief writes, but for each worker's input position. That `mirrored` does too is tests/test_distribution.py. Dropout
+only the chief writes (it trains the vocab, which the other copies from the
+shared model_dir), but for each worker's input position. That `mirrored` does too is tests/test_distribution.py. Dropout
 is off: with it on, replicas draw different masks.
 """
 import json
@@ -48,7 +49,8 @@ def zoo_train(*args, env=None):
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """A two-worker run (the chief told by TF_CONFIG, the other worker by --worker_hosts;
-    each its own --model_dir and TMPDIR, to see who writes what) and a one_device run."""
+    one shared --model_dir, each its own TMPDIR, to see who writes what) and a one_device
+    run."""
     root = tmp_path_factory.mktemp("multi_worker")
     train = [write_corpus(str(root / f"train{k}.txt"), 150, seed=5 + k) for k in (0, 1)]
     data = [f"--train_data={','.join(train)}",
@@ -65,7 +67,7 @@ def runs(tmp_path_factory):
             env["TF_CONFIG"] = json.dumps({"cluster": {"worker": hosts},
                                            "task": {"type": "worker", "index": 0}})
             cluster = []
-        processes.append(zoo_train(f"--model_dir={root / f'worker{index}'}",
+        processes.append(zoo_train(f"--model_dir={root / 'shared'}",
                                    "--strategy=multi_worker", *cluster, *data, *NANO,
                                    env=env))
     one = str(root / "one")  # meanwhile, in this process
@@ -76,7 +78,7 @@ def runs(tmp_path_factory):
     outputs = [process.communicate(timeout=600)[0] for process in processes]
     for process, out in zip(processes, outputs):
         assert process.returncode == 0, out
-    return {"chief": str(root / "worker0"), "worker": str(root / "worker1"), "one": one,
+    return {"chief": str(root / "shared"), "one": one,
             "tmpdirs": tmpdirs, "outputs": outputs}
 
 
@@ -104,10 +106,14 @@ def test_only_the_chief_writes(runs):
     out = runs["outputs"][1]
     temporary = out.split("checkpoint: ", 1)[1].split()[0]
     assert temporary.startswith(str(runs["tmpdirs"][1])) and temporary.endswith(f"ckpt-{STEPS}")
-    # ...and its input position into its model_dir, as the chief did into its own.
-    for directory, worker in ((chief, 0), (runs["worker"], 1)):
-        assert saved_position(directory, STEPS, worker, workers=2), worker
-    assert os.listdir(runs["worker"]) == ["input"]
+    # ...but for its input position, saved into model_dir beside the chief's.
+    assert sorted(os.listdir(os.path.join(chief, "input"))) == ["worker-0-of-2",
+                                                               "worker-1-of-2"]
+    for worker in (0, 1):
+        assert saved_position(chief, STEPS, worker, workers=2), worker
+    # The chief trained the vocab; the other worker copied it from model_dir.
+    assert "training a wordpiece vocab" in runs["outputs"][0]
+    assert "training a wordpiece vocab" not in out
     assert os.listdir(runs["tmpdirs"][1]) == [] and os.listdir(runs["tmpdirs"][0]) == []
     assert "export:" not in out and "report:" not in out
 

@@ -77,3 +77,22 @@ def test_shard_assignment():
     assert list(shards_of_worker(6, 2, 3)) == [4, 5]
     with pytest.raises(ValueError, match="3 input shards cannot be split evenly among 2"):
         shards_of_worker(3, 0, 2)
+
+
+def test_pretraining_checks_only_a_workers_own_files(tmp_path):
+    from plugins import load_plugins
+    from zoo.data.columns import DataError
+    from zoo.data.sharding import worker_files
+    from zoo.run_config import RunConfig
+    from zoo.train.preparation import check_task_rows
+    load_plugins()  # the built-in tasks
+    good, bad = tmp_path / "a.txt", tmp_path / "b.txt"
+    good.write_text("one line\nanother line\n")
+    bad.write_bytes(b"fine\nnot \xff utf-8\n")
+    paths = [str(good), str(bad)]
+    config = RunConfig(model="bert_nano", family="encoder", model_config={}, task="mlm",
+                       task_config={}, seq_len=16)
+    assert worker_files(paths, 2, 0, 2) == [str(good)]
+    check_task_rows(config, paths, [], own_train_paths=worker_files(paths, 2, 0, 2))
+    with pytest.raises(DataError, match=f"^{bad}:2: "):
+        check_task_rows(config, paths, [], own_train_paths=worker_files(paths, 2, 1, 2))

@@ -79,13 +79,25 @@ def concatenated_rows(*batches):
     return tf.nest.map_structure(concatenate, *batches)
 
 
+def worker_files(paths, input_shards, worker, workers):
+    """The files worker `worker` of `workers` reads for its shards, in list order
+    (all of them when its shards split the examples).
+
+    >>> worker_files(["a", "b", "c", "d"], input_shards=2, worker=1, workers=2)
+    ['b', 'd']
+    """
+    own = set()
+    for shard in shards_of_worker(input_shards, worker, workers):
+        own.update(shard_files(paths, input_shards, shard)[0])
+    return [path for path in paths if path in own]
+
+
 def describe_shards(paths, input_shards, worker, workers):
     """One line on what this worker reads, e.g. 'input: worker 1 of 2 reads shard 1
     of 2: 3 of 6 files'."""
     shards = shards_of_worker(input_shards, worker, workers)
-    files, by_data = shard_files(paths, input_shards, shards[0])
-    if len(shards) > 1:
-        files = sorted({p for s in shards for p in shard_files(paths, input_shards, s)[0]})
+    by_data = shard_files(paths, input_shards, shards[0])[1]
+    files = worker_files(paths, input_shards, worker, workers)
     which = f"shard {shards[0]}" if len(shards) == 1 else \
         f"shards {shards[0]}-{shards[-1]}"
     what = (f"1 in {input_shards} examples of all {len(paths)} file(s)" if by_data

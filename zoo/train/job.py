@@ -21,7 +21,9 @@ from plugins import load_plugins_reporting
 from plugins.task import ENCODER_DECODER
 from zoo.data.bucketing import check_bucketing
 from zoo.data.files import expand_paths
+from zoo.data.columns import DataError
 from zoo.data.readers import aligned_sources, check_readable
+from zoo.data.sharding import worker_files
 from zoo.train.checks import (check_columns, check_lora, check_resume, check_resume_stream,
                               input_shards, lora_settings, validate_options)
 from zoo.train.distribute import (any_worker, create_strategy, is_chief, same_on_all_workers,
@@ -217,7 +219,7 @@ def _train(opts, config, strategy, directory):
     chief = is_chief(strategy)
     stop_all = any_worker(strategy)
     train_paths, eval_paths = data_paths(opts, config.data_fields)
-    workers = worker_position(strategy)[1]
+    worker, workers = worker_position(strategy)
     check_resume_stream(opts, train_paths, workers)
     if chief:
         check_writable_dir(opts.model_dir, "--model_dir")
@@ -225,15 +227,23 @@ def _train(opts, config, strategy, directory):
             check_writable_dir(opts.export_dir, "--export_dir")
     if train_paths is None:
         train_paths, eval_paths = write_builtin_corpus(directory)
+    bad_data = None
     try:
         check_readable(train_paths + eval_paths, config.data_fields, opts.text_mode,
                        opts.columns)
-        check_task_rows(config, train_paths, eval_paths, opts.columns)
+        own = worker_files(train_paths, input_shards(opts, workers), worker, workers)
+        check_task_rows(config, train_paths, eval_paths, opts.columns, own_train_paths=own)
     except preemption.Interrupted:
         pass  # stopped below, with the other workers
+    except DataError as error:
+        bad_data = error
+    if stop_all(bad_data is not None):  # (a worker checks its own files: all stop)
+        raise bad_data or DataError("another worker found malformed data in its training "
+                                    "files (its log names the file and line); every "
+                                    "worker stops")
     if stop_all(preemption.requested()):
         return _stopped("during or after the data checks, before the vocab")
-    vocabulary_size = prepare_vocab(opts, config, train_paths, directory)
+    vocabulary_size = _vocab_chief_first(opts, config, train_paths, directory, chief, stop_all)
     if stop_all(preemption.requested()):
         return _stopped("after the vocab, before training")
     if config.model_config.get("vocabulary_size") == 0:
@@ -288,6 +298,22 @@ def _train(opts, config, strategy, directory):
         if preemption.requested():
             print("SIGTERM: arrived during the export, which finished first", flush=True)
     return logs
+
+
+def _vocab_chief_first(opts, config, train_paths, directory, chief, stop_all):
+    """prepare_vocab on the chief, then on the other workers, which copy the chief's
+    from the shared model_dir instead of sampling every file again (a worker that
+    does not see it trains the same vocab itself). A failure on the chief stops all."""
+    failure = None
+    if chief:
+        try:
+            size = prepare_vocab(opts, config, train_paths, directory)
+        except Exception as error:  # pylint: disable=broad-except  (re-raised below)
+            failure = error
+    if stop_all(failure is not None):
+        raise failure or UsageError("the chief could not prepare the vocab (its log says "
+                                    "why); every worker stops")
+    return size if chief else prepare_vocab(opts, config, train_paths, directory)
 
 
 def _report_missing(model_dir):

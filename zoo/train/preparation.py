@@ -31,11 +31,13 @@ def _rows(paths, fields, text_mode, required=(), texts=(), columns=None):
             yield path, line, row
 
 
-def check_task_rows(config, train_paths, eval_paths, columns=None):
+def check_task_rows(config, train_paths, eval_paths, columns=None, own_train_paths=None):
     """Lets the task learn from (e.g. the label set) and check every row, host side.
     Tasks without row checks still have every file read through: a malformed or
     empty field anywhere fails now, naming file and line, not in the middle of
-    training (whose native readers take the rows as they come)."""
+    training (whose native readers take the rows as they come). Those read only
+    `own_train_paths` of the training files when given (a worker's input shards:
+    the files it trains on), since nothing is learnt from the others."""
     from zoo.assembly import resolve_task
     task_class, task_config = resolve_task(config)
     required = [f for f in config.data_fields if f not in task_class.empty_allowed(task_config)]
@@ -44,7 +46,8 @@ def check_task_rows(config, train_paths, eval_paths, columns=None):
         return _rows(paths, config.data_fields, config.text_mode, required,
                      task_class.text_fields, columns)
     if not task_class.checks_rows():
-        for _ in rows(train_paths + eval_paths):
+        own = train_paths if own_train_paths is None else own_train_paths
+        for _ in rows(list(own) + list(eval_paths)):
             pass
         return
     task_config = task_class.prepare(task_config, rows(train_paths))
