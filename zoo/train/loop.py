@@ -34,7 +34,7 @@ from zoo.train.lora import describe, run_adapters, saved_settings
 from zoo.train.initialization import initialize_backbone
 from zoo.data.native import reads_natively
 from zoo.data.pipeline import evaluation_dataset, training_dataset
-from zoo.data.sharding import describe_shards
+from zoo.data.sharding import describe_shards, worker_files
 from zoo.train import preemption
 from zoo.train.optimizer import create_optimizer
 from zoo.train.precision import dtype_policy, with_loss_scaling
@@ -132,19 +132,19 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps,
         skipped_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="skipped_steps",
                                     aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
     worker, workers = worker_position(strategy)
+    shards = config.training.get("input_shards", 1)
     resumed_step = checkpoint_step(opts.model_dir)
-    saves_position = reads_natively(train_paths, config.data_fields, opts.text_mode,
-                                    opts.columns)
+    saves_position = reads_natively(worker_files(train_paths, shards, worker, workers),
+                                    config.data_fields, opts.text_mode, opts.columns)
     position = saved_position(opts.model_dir, resumed_step, worker, workers) \
         if saves_position and resume_from else None
     train_ds = training_dataset(train_paths, run.task, opts.global_batch_size, opts.seed,
                                 opts.text_mode, opts.shuffle_buffer,
                                 start_batch=0 if position or not resume_from else resumed_step,
                                 batching=opts.batching, columns=opts.columns,
-                                input_shards=config.training.get("input_shards", 1),
-                                worker=worker, workers=workers)
-    if config.training.get("input_shards", 1) > 1:
-        print(describe_shards(train_paths, config.training["input_shards"], worker, workers))
+                                input_shards=shards, worker=worker, workers=workers)
+    if shards > 1:
+        print(describe_shards(train_paths, shards, worker, workers))
     eval_ds = evaluation_dataset(eval_paths, run.task, opts.global_batch_size, opts.seed,
                                  opts.text_mode, opts.columns) if eval_paths else None
     names = metric_names(run.task, run.model, next(iter(train_ds)))
