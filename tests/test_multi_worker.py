@@ -10,6 +10,7 @@ is off: with it on, replicas draw different masks.
 """
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from zoo.train.input_position import saved_position
 from zoo.train.job import default_options, train_from_flags
 
 STEPS = 10
+RESUMED = 14  # steps after a resume
 NANO = ["--model=bert_nano", "--seq_len=32", "--global_batch_size=8", "--vocab_size=300",
         "--steps_per_loop=2", "--checkpoint_every=5", "--shuffle_buffer=50", "--seed=3",
         "--model_overrides=dropout=0", f"--train_steps={STEPS}"]
@@ -46,19 +48,13 @@ def zoo_train(*args, env=None):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """A two-worker run (the chief told by TF_CONFIG, the other worker by --worker_hosts;
-    one shared --model_dir, each its own TMPDIR, to see who writes what) and a one_device
-    run."""
-    root = tmp_path_factory.mktemp("multi_worker")
-    train = [write_corpus(str(root / f"train{k}.txt"), 150, seed=5 + k) for k in (0, 1)]
-    data = [f"--train_data={','.join(train)}",
-            f"--eval_data={write_corpus(str(root / 'eval.txt'), 30, seed=7)}"]
+def two_workers(model_dir, args, tmp_root):
+    """Starts the chief (told by TF_CONFIG) and the other worker (by --worker_hosts),
+    each with its own TMPDIR under `tmp_root`; returns (processes, tmpdirs)."""
     hosts = [f"127.0.0.1:{port}" for port in free_ports(2)]
     processes, tmpdirs = [], []
     for index in range(2):
-        tmpdirs.append(root / f"tmp{index}")
+        tmpdirs.append(tmp_root / f"tmp{index}")
         tmpdirs[-1].mkdir()
         env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
         env["TMPDIR"] = str(tmpdirs[-1])
@@ -67,19 +63,39 @@ def runs(tmp_path_factory):
             env["TF_CONFIG"] = json.dumps({"cluster": {"worker": hosts},
                                            "task": {"type": "worker", "index": 0}})
             cluster = []
-        processes.append(zoo_train(f"--model_dir={root / 'shared'}",
-                                   "--strategy=multi_worker", *cluster, *data, *NANO,
-                                   env=env))
-    one = str(root / "one")  # meanwhile, in this process
+        processes.append(zoo_train(f"--model_dir={model_dir}", "--strategy=multi_worker",
+                                   *cluster, *args, env=env))
+    return processes, tmpdirs
+
+
+def one_device(model_dir, args):
+    """zoo-train in this process, reading the two workers' shards."""
     FLAGS.unparse_flags()
-    FLAGS(["zoo-train", f"--model_dir={one}", "--strategy=one_device", "--noexport", *data,
-           "--input_shards=2", *NANO])  # the stream of two workers
+    FLAGS(["zoo-train", f"--model_dir={model_dir}", "--strategy=one_device", "--noexport",
+           "--input_shards=2", *args])
     train_cli.main(["zoo-train"])
+
+
+def finished(processes):
     outputs = [process.communicate(timeout=600)[0] for process in processes]
     for process, out in zip(processes, outputs):
         assert process.returncode == 0, out
-    return {"chief": str(root / "shared"), "one": one,
-            "tmpdirs": tmpdirs, "outputs": outputs}
+    return outputs
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A two-worker run (one shared --model_dir, each worker its own TMPDIR, to see who
+    writes what) and a one_device run of the same stream."""
+    root = tmp_path_factory.mktemp("multi_worker")
+    train = [write_corpus(str(root / f"train{k}.txt"), 150, seed=5 + k) for k in (0, 1)]
+    data = [f"--train_data={','.join(train)}",
+            f"--eval_data={write_corpus(str(root / 'eval.txt'), 30, seed=7)}"]
+    processes, tmpdirs = two_workers(root / "shared", [*data, *NANO], root)
+    one = str(root / "one")
+    one_device(one, [*data, *NANO])  # meanwhile
+    return {"chief": str(root / "shared"), "one": one, "tmpdirs": tmpdirs, "data": data,
+            "outputs": finished(processes)}
 
 
 def test_two_workers_train_like_one_device(runs):
@@ -196,3 +212,23 @@ def test_tpu_without_a_tpu_is_a_one_line_error(tmp_path):
     assert process.returncode == 2, out
     assert "error: no TPU found for --tpu=local: TPUs not found in the cluster." in out
     assert "Traceback" not in out and not os.path.exists(model_dir)
+
+
+def test_two_workers_resume_from_their_own_input_positions(runs, tmp_path):
+    """Copies of both runs trained on to RESUMED steps: each worker restores its input
+    position, and the two still train like one device."""
+    shared, one = str(tmp_path / "shared"), str(tmp_path / "one")
+    shutil.copytree(runs["chief"], shared)
+    shutil.copytree(runs["one"], one)
+    more = [*runs["data"], *NANO, f"--train_steps={RESUMED}", "--noexport"]
+    processes, _ = two_workers(shared, more, tmp_path)
+    one_device(one, more)
+    for worker, out in enumerate(finished(processes)):
+        position = saved_position(shared, STEPS, worker, workers=2)
+        assert f"at step {STEPS}; input restored from {position}" in out, out
+    assert len(losses(one)) == RESUMED // 2
+    np.testing.assert_allclose(losses(shared), losses(one), rtol=1e-5)
+    weights, expected = checkpoint_arrays(shared), checkpoint_arrays(one)
+    assert tf.train.latest_checkpoint(shared).endswith(f"ckpt-{RESUMED}")
+    for name, value in expected.items():
+        np.testing.assert_allclose(weights[name], value, rtol=1e-4, atol=1e-6, err_msg=name)
