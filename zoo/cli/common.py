@@ -63,22 +63,37 @@ def show_flags_in_help(module):
         main_module.__doc__ = module.__doc__
 
 
+#: Errors that end a zoo-* app with one line (exit code 2), by module: looked up
+#: when one is raised, so that a tool that never imports the training modules
+#: (zoo-vocab) does not import TensorFlow for their classes.
+EXPECTED_ERRORS = (("plugins", ("OverrideError", "PluginImportError", "RegistryError")),
+                   ("zoo.data.columns", ("DataError",)),
+                   ("zoo.train.freezing", ("FreezeError",)),
+                   ("zoo.train.initialization", ("RestoreError",)),
+                   ("zoo.train.loop", ("NonFiniteLossError",)))
+
+
+def expected_errors():
+    """The classes of EXPECTED_ERRORS of the modules imported so far (one not
+    imported cannot have raised), with UsageError and the file errors."""
+    errors = [UsageError, FileNotFoundError, FileExistsError, PermissionError]
+    for module, names in EXPECTED_ERRORS:
+        if module in sys.modules:
+            errors += [getattr(sys.modules[module], name) for name in names]
+    return tuple(errors)
+
+
 def run_app(main):
     """Runs an absl app; known errors become one 'error: ...' line and exit code 2.
     `--help` lists the flags of the module that defines `main`."""
-    from plugins import OverrideError, PluginImportError, RegistryError
-    from zoo.data.readers import DataError
-    from zoo.train.freezing import FreezeError
-    from zoo.train.initialization import RestoreError
-    from zoo.train.loop import NonFiniteLossError
-    expected = (NonFiniteLossError, UsageError, RegistryError, OverrideError, DataError, FileNotFoundError,
-                FileExistsError, PermissionError, PluginImportError, FreezeError, RestoreError)
 
     def guarded(argv):
         logging.set_verbosity(logging.WARNING)
         try:
             return main(argv)
-        except expected as error:
+        except Exception as error:  # pylint: disable=broad-except
+            if not isinstance(error, expected_errors()):
+                raise
             print(f"error: {error}", file=sys.stderr)
             sys.exit(2)
     show_flags_in_help(sys.modules[main.__module__])

@@ -1,13 +1,13 @@
 """Tokenizer kinds by name: which file each keeps, how to train and load it.
 
-| kind                    | file in model_dir | trained from the data by      |
-|-------------------------|-------------------|-------------------------------|
-| wordpiece               | vocab.txt         | keras-hub WordPiece learner   |
-| sentencepiece_unigram   | spm.model         | sentencepiece (unigram)       |
-| sentencepiece_bpe       | spm.model         | sentencepiece (BPE)           |
-| char                    | chars.json        | character counts              |
-| byte                    | (none)            | nothing: 256 byte ids         |
-| byte_bpe                | bpe.json          | not trained: GPT-2's files    |
+| kind                    | file in model_dir | trained from the data by        |
+|-------------------------|-------------------|---------------------------------|
+| wordpiece               | vocab.txt         | sentencepiece BPE (word counts) |
+| sentencepiece_unigram   | spm.model         | sentencepiece (unigram)         |
+| sentencepiece_bpe       | spm.model         | sentencepiece (BPE)             |
+| char                    | chars.json        | character counts                |
+| byte                    | (none)            | nothing: 256 byte ids           |
+| byte_bpe                | bpe.json          | not trained: GPT-2's files      |
 
 `auto` picks WordPiece for encoders, BPE for decoders and unigram for
 encoder-decoders. Runs of the encoder-decoder family get 100 sentinel
@@ -19,7 +19,7 @@ Example:
     >>> encoder = load_encoder("char", "run/chars.json", seq_len=256)
 """
 from plugins.task import DECODER, ENCODER, ENCODER_DECODER
-from zoo.data.tokenizer import NUM_SENTINELS, sentinel_token
+from zoo.data.special_tokens import NUM_SENTINELS, sentinel_token
 
 TOKENIZERS = ("wordpiece", "sentencepiece_unigram", "sentencepiece_bpe", "char", "byte",
               "byte_bpe")
@@ -67,17 +67,17 @@ def load_encoder(kind, vocab_path, seq_len, lowercase=True, family=ENCODER, trim
 def train_tokenizer(kind, texts, vocab_size, path, lowercase=True, family=ENCODER):
     """Trains a tokenizer of `kind` from strings (an iterable of str, such as
     `zoo.data.sampling.sample_texts`, or a tf.data dataset) into `path`
-    (atomically); returns the vocabulary size."""
+    (atomically); returns the vocabulary size. WordPiece and SentencePiece
+    learn from word counts (`zoo.data.vocab_learners`), without TensorFlow."""
     extra = extra_tokens(family)
     if kind == "wordpiece":
-        from zoo.data.tokenizer import train_wordpiece_vocab
+        from zoo.data.vocab_learners import train_wordpiece_vocab
         return len(train_wordpiece_vocab(texts, vocab_size, path, lowercase, extra))
+    if kind.startswith("sentencepiece"):
+        from zoo.data.vocab_learners import train_sentencepiece
+        return train_sentencepiece(texts, vocab_size, path, kind.split("_")[1], extra)
     if hasattr(texts, "as_numpy_iterator"):  # a tf.data dataset
         texts = (t.decode("utf-8") for t in texts.as_numpy_iterator())
-    if kind.startswith("sentencepiece"):
-        from zoo.data.spm import train_sentencepiece
-        train_sentencepiece(texts, vocab_size, path, kind.split("_")[1], extra)
-        return load_encoder(kind, path, 8).vocabulary_size
     if kind == "char":
         from zoo.data.chars import train_char_vocab
         return len(train_char_vocab(texts, vocab_size, path, extra))

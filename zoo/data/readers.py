@@ -22,8 +22,6 @@ import json
 import re
 import zlib
 
-import tensorflow as tf
-
 from zoo import fileio
 from zoo.data.columns import (  # noqa: F401  (DataError, parse_columns: the readers' API too)
     FIELD_ALIASES, DataError, check_columns, parse_columns, resolve_columns, shown)
@@ -209,6 +207,7 @@ def _tfrecord_rows(path, fields, named=None):
     """Yields (record_number, {field: str}) from a TFRecord file of tf.Example: each
     field one UTF-8 bytes value, as the training pipeline parses them; `named`
     ({field: feature}) renames features."""
+    import tensorflow as tf  # (here: reading text files, as zoo-vocab does, needs no TensorFlow)
     from google.protobuf.message import DecodeError
     named = named or {}
     iterator = tf.compat.v1.io.tf_record_iterator  # a plain generator, record by record
@@ -301,6 +300,7 @@ def check_filled(path, line, row, required, texts=()):
 
 
 def _tfrecord_dataset(paths, fields, named=None):
+    import tensorflow as tf
     named = named or {}
     spec = {named.get(f, f): tf.io.FixedLenFeature([], tf.string) for f in fields}
     kinds = {_compression(p) for p in paths}
@@ -325,6 +325,7 @@ def read_examples(paths, fields=("text",), text_mode="line", columns=None, paral
     after file by this module's Python reader (`native=False`, and for files
     only it reads: CSV with quotes), whose malformed rows fail with file:line
     in the stream. Native reading takes files the data checks passed."""
+    import tensorflow as tf
     if text_mode not in TEXT_MODES:
         raise ValueError(f"unknown text mode '{text_mode}'; choose from {TEXT_MODES}")
     fields = tuple(fields)

@@ -1,8 +1,9 @@
 """Text encoders: in-graph tokenization (keras-hub on tensorflow-text), packing,
-detokenization, and WordPiece vocab training.
+and detokenization. WordPiece vocabs are trained by `train_wordpiece_vocab`
+(`zoo.data.vocab_learners`, without TensorFlow).
 
 `TextEncoder` is the interface every tokenizer kind implements (WordPiece
-here; SentencePiece in `zoo.data.sentencepiece`; characters and bytes in
+here; SentencePiece in `zoo.data.spm`; characters and bytes in
 `zoo.data.chars`; GPT-2's byte-level BPE in `zoo.data.bpe`);
 `zoo.data.encoders.load_encoder` picks one by name.
 
@@ -13,11 +14,7 @@ Example:
     >>> ids.shape
     TensorShape([1, 128])
 """
-import bisect
-import collections
-import math
 import re
-import time
 
 import keras_hub
 import tensorflow as tf
@@ -25,16 +22,9 @@ import tensorflow_text as tf_text
 
 from zoo import fileio
 from zoo.data.segment_packing import pack_segments
-from zoo.atomic_files import atomic_write_text
-
-PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
-SPECIAL_TOKENS = (PAD, UNK, CLS, SEP, MASK)
-#: Sentinel tokens added to vocabularies of encoder-decoder runs (span corruption).
-NUM_SENTINELS = 100
-
-
-def sentinel_token(index):
-    return f"<extra_id_{index}>"
+from zoo.data.special_tokens import (  # noqa: F401  (the tokenizers' API too)
+    CLS, MASK, NUM_SENTINELS, PAD, SEP, SPECIAL_TOKENS, UNK, sentinel_token)
+from zoo.data.vocab_learners import train_wordpiece_vocab  # noqa: F401
 
 
 def uncased(texts, keep=SPECIAL_TOKENS):
@@ -62,105 +52,6 @@ def uncased(texts, keep=SPECIAL_TOKENS):
     for token, place in zip(keep, places):
         texts = tf.strings.regex_replace(texts, place, token.replace("\\", "\\\\"))
     return texts
-
-
-#: The learner's bounds (tensorflow-text's defaults): no count threshold below
-#: LOWEST_THRESHOLD; a vocabulary up to SLACK short of the size asked for is done.
-LOWEST_THRESHOLD, SLACK = 10, 0.05
-#: Strings split and counted per graph call.
-COUNT_BATCH = 4096
-
-
-def train_wordpiece_vocab(texts, vocab_size, path, lowercase=True, extra_tokens=()):
-    """Learns a WordPiece vocab from strings (a tf.data dataset or an iterable of str)
-    and writes it atomically: keras-hub's `compute_word_piece_vocabulary`, with
-    the words counted per batch in graph and the learner's threshold searched in
-    a few steps (`learn_wordpiece`).
-
-    Returns the list of tokens; special tokens (then `extra_tokens`, e.g.
-    sentinels) come first ([PAD] is id 0).
-    """
-    counts = count_words(texts, lowercase)
-    vocab = learn_wordpiece(counts, vocab_size + len(extra_tokens),
-                            list(SPECIAL_TOKENS) + list(extra_tokens))
-    atomic_write_text(path, "\n".join(vocab) + "\n")
-    return vocab
-
-
-def count_words(texts, lowercase=True):
-    """{word: count} of strings (a tf.data dataset or an iterable of str), split as
-    keras-hub's WordPiece learner splits them (after `uncased` if `lowercase`)."""
-    from keras_hub.src.tokenizers.word_piece_tokenizer import pretokenize
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-    def split_and_count(batch):
-        words = pretokenize(uncased(batch) if lowercase else batch, strip_accents=False)
-        unique, _, numbers = tf.unique_with_counts(words.flat_values)
-        return unique, numbers
-    batches = texts.batch(COUNT_BATCH) if isinstance(texts, tf.data.Dataset) else \
-        (tf.constant(chunk) for chunk in _chunks(texts, COUNT_BATCH))
-    counts = collections.Counter()
-    for batch in batches:
-        words, numbers = split_and_count(batch)
-        counts.update(dict(zip(words.numpy().tolist(), numbers.numpy().tolist())))
-    return {word.decode("utf-8"): count for word, count in counts.items()}
-
-
-def _chunks(items, size):
-    chunk = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def learn_wordpiece(counts, vocab_size, reserved_tokens):
-    """tensorflow-text's WordPiece learner at the count threshold that gives
-    `vocab_size` tokens (up to `SLACK` fewer), found in a step or two.
-
-    Each try of a threshold is a pass of the learner's Python code over every
-    distinct word (about 15 s for the 93k words of 100 MB of English); its own
-    search bisects from 10 to the top word's count, 14 tries on that corpus.
-    Here a word at least as frequent as the threshold t is a token, and pieces
-    add a share: the vocabulary has about C + k * words(t) tokens, C the
-    character tokens (each character and its ## form). Each try aims at the
-    middle of the slack, within the bounds the tries so far leave: the first
-    with k = 1.25 (English), the next ones with k as last measured, from the
-    fifth on (estimates that do not converge) at the bounds' geometric middle.
-    """
-    from tensorflow_text.tools.wordpiece_vocab import wordpiece_tokenizer_learner_lib as learner
-    if not counts:
-        raise ValueError("no words to learn a WordPiece vocabulary from")
-    ranked = sorted(counts.values())
-    chars = 2 * len({char for word in counts for char in word})
-    # As the learner bounds its search: from the rarest word's count (at least 10) to the top's.
-    low = max(ranked[0], LOWEST_THRESHOLD)
-    high, ratio, target = max(ranked[-1], low), 1.25, vocab_size * (1 - SLACK / 2)
-    under = over = None
-    tries = 0
-    while low <= high:
-        words = max(int((target - chars) / ratio), 1)
-        threshold = min(max(ranked[-min(words, len(ranked))], low), high)
-        if tries >= 4:  # the estimates do not converge: bisect (log scale)
-            threshold = int(math.sqrt(low * high))
-        started = time.monotonic()
-        vocab = learner.learn(counts, vocab_size, reserved_tokens, upper_thresh=threshold,
-                              lower_thresh=threshold)
-        print(f"wordpiece: {len(vocab):,} tokens at count threshold {threshold} "
-              f"({time.monotonic() - started:.0f} s)", flush=True)
-        if len(vocab) > vocab_size:
-            low, over = threshold + 1, vocab
-        else:
-            high, under = threshold - 1, vocab
-            if len(vocab) >= vocab_size * (1 - SLACK):
-                break
-        frequent = len(ranked) - bisect.bisect_left(ranked, threshold)
-        ratio = max(len(vocab) - chars, 1) / max(frequent, 1)
-        tries += 1
-    return under if under is not None else over[:vocab_size]
 
 
 def read_vocab(path):
