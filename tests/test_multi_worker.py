@@ -193,6 +193,27 @@ def test_bad_cluster_flags_fail_before_any_work(tmp_path, monkeypatch, options, 
     assert not os.path.exists(model_dir)
 
 
+@pytest.mark.parametrize("name, content, reason", [
+    ("train.jsonl", '{"text": "a b", "label": 1}\n', "JSONL lines are decoded by Python's json"),
+    ("train.csv", 'text,label\n"a, b",1\n', "they need the Python reader (a CSV with quote "
+                                              "characters, or a carriage return inside a line)"),
+])
+def test_tpu_refuses_training_files_the_host_decodes_in_python(tmp_path, name, content,
+                                                               reason):
+    data = tmp_path / name
+    data.write_text(content)
+    model_dir = str(tmp_path / "run")
+    with pytest.raises(UsageError) as error:  # before looking for a TPU
+        train_from_flags(default_options(model_dir=model_dir, model="bert_nano",
+                                         task="classification", strategy="tpu", tpu="local",
+                                         train_data=str(data)))
+    assert str(error.value) == (
+        "--strategy=tpu reads its training data with tf.data's own ops, but these files "
+        f"cannot be: {reason}. Convert them with zoo-prep (zoo-prep --train_data=... "
+        "--output=train.tfrecord, or train.tsv) and train on the result")
+    assert not os.path.exists(model_dir)
+
+
 def test_tpu_address_nothing_listens_on_fails_fast(tmp_path):
     port = free_ports(1)[0]
     model_dir = str(tmp_path / "run")

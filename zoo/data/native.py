@@ -214,6 +214,19 @@ def reads_natively(paths, fields=("text",), text_mode="line", columns=None):
     return file_table(paths, tuple(fields), text_mode, columns)[0] is not None
 
 
+def host_python_reason(paths, fields=("text",), text_mode="line", columns=None):
+    """Why reading these files needs the host's Python interpreter on every batch
+    (JSONL's decoding; the Python reader's files), or None when tf.data's own ops
+    read them."""
+    kind = file_table(paths, tuple(fields), text_mode, columns)[0]
+    if kind is None:
+        return ("they need the Python reader (a CSV with quote characters, or a "
+                "carriage return inside a line)")
+    if kind == "jsonl":
+        return "JSONL lines are decoded by Python's json"
+    return None
+
+
 def native_examples(paths, fields=("text",), text_mode="line", columns=None, parallel_files=1):
     """A dataset of {field: scalar tf.string} read in the graph (see module doc),
     or None when a file needs the Python reader."""

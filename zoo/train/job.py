@@ -105,6 +105,20 @@ def _resolve_tokenizer(opts, config):
     config.vocab_file = VOCAB_FILES[config.tokenizer]
 
 
+def check_tpu_input(opts, config):
+    """A TPU's host must feed it from tf.data ops alone: training files that need
+    the host's Python on every batch are refused, with the conversion to use."""
+    from zoo.data.native import host_python_reason
+    train_paths = data_paths(opts, config.data_fields)[0]
+    reason = train_paths and host_python_reason(train_paths, config.data_fields,
+                                                opts.text_mode, opts.columns)
+    if reason:
+        raise UsageError(f"--strategy=tpu reads its training data with tf.data's own ops, "
+                         f"but these files cannot be: {reason}. Convert them with zoo-prep "
+                         "(zoo-prep --train_data=... --output=train.tfrecord, or train.tsv) "
+                         "and train on the result")
+
+
 def _create_strategy(opts, cluster=None):
     try:
         return create_strategy(opts.strategy, opts.num_gpus, cluster, opts.tpu)
@@ -188,6 +202,8 @@ def _train_job(opts):
     if opts.layer_lr_decay != 1.0 and config.family == ENCODER_DECODER:
         raise UsageError("--layer_lr_decay needs one stack of transformer layers (BERT, GPT); "
                          "T5 has an encoder and a decoder stack")
+    if opts.strategy == "tpu":
+        check_tpu_input(opts, config)
     strategy = _create_strategy(opts, cluster)
     replicas = strategy.num_replicas_in_sync
     if opts.global_batch_size % replicas:
