@@ -1,5 +1,6 @@
 """Vocabulary learning from word counts: the words are counted as the encoders
-split them, the WordPiece vocab has the size asked for and covers its text
+split them, small samples learn WordPiece top down and large ones by BPE,
+whose vocab has the size asked for and covers its text
 (no [UNK], about as few tokens per word as keras-hub's learner), the same
 counts give the same vocab, and SentencePiece models trained from word counts
 round-trip their text and come out byte for byte the same."""
@@ -59,8 +60,15 @@ def tokens_per_word(vocab_path, texts):
     return len(ids) / sum(reference_counts(texts).values()), ids.count(encoder.unk_id)
 
 
+@pytest.fixture
+def bpe_always(monkeypatch):
+    """train_wordpiece_vocab learns by BPE merges whatever the number of words."""
+    import zoo.data.vocab_learners
+    monkeypatch.setattr(zoo.data.vocab_learners, "TOP_DOWN_MAX_WORDS", 0)
+
+
 @pytest.mark.parametrize("size", [300, 1000])
-def test_wordpiece_vocab_covers_its_text(size, tmp_path, capsys):
+def test_wordpiece_vocab_covers_its_text(size, tmp_path, capsys, bpe_always):
     """Every character in both forms, and (the 75 words of generate_lines fit)
     every word a token: one token per word, no [UNK], on held-out lines too."""
     texts = generate_lines(3000, seed=4)
@@ -87,7 +95,7 @@ def zipf_lines(num_lines, seed):
     return [" ".join(rng.choices(words, weights, k=15)) + " ." for _ in range(num_lines)]
 
 
-def test_wordpiece_vocab_splits_words_about_as_keras_hubs_learner(tmp_path):
+def test_wordpiece_vocab_splits_words_about_as_keras_hubs_learner(tmp_path, bpe_always):
     """With 1,000 tokens for 3,400 made-up words, BPE's pieces take at most 8%
     more tokens per word than keras-hub's learner (on English, fewer: README)."""
     import keras_hub
@@ -102,6 +110,15 @@ def test_wordpiece_vocab_splits_words_about_as_keras_hubs_learner(tmp_path):
         ours, unknown = tokens_per_word(str(tmp_path / "ours.txt"), sample)
         assert unknown == 0
         assert ours <= 1.08 * tokens_per_word(str(tmp_path / "theirs.txt"), sample)[0]
+
+
+def test_small_samples_learn_whole_words_top_down(tmp_path, capsys):
+    """75 distinct words: tensorflow-text's learner, whole words first."""
+    texts = generate_lines(3000, seed=4)
+    vocab = train_wordpiece_vocab(texts, 200, str(tmp_path / "vocab.txt"))
+    assert "tokens at count threshold" in capsys.readouterr().out
+    assert set(count_words(texts)) <= set(vocab) and len(vocab) <= 200
+    assert tokens_per_word(str(tmp_path / "vocab.txt"), texts) == (1.0, 0)
 
 
 def test_wordpiece_learning_is_a_function_of_the_counts():
