@@ -64,18 +64,12 @@ def concatenated_rows(*batches):
     TensorShape([2, 3])
     """
     def concatenate(*tensors):
-        if tensors[0].shape.rank is not None and tensors[0].shape.rank <= 1:
+        if tensors[0].shape.rank == 1:
             return tf.concat(tensors, axis=0)
-        shapes = tf.stack([tf.shape(t, out_type=tf.int64) for t in tensors])
-        largest = tf.reduce_max(shapes, axis=0)
-        padded = []
-        for tensor, shape in zip(tensors, tf.unstack(shapes)):
-            extra = tf.concat([[0], largest[1:] - shape[1:]], axis=0)
-            pad_value = "" if tensor.dtype == tf.string else \
-                tf.zeros([], tensor.dtype)
-            padded.append(tf.pad(tensor, tf.stack([tf.zeros_like(extra), extra], axis=1),
-                                 constant_values=pad_value))
-        return tf.concat(padded, axis=0)
+        largest = tf.reduce_max(tf.stack([tf.shape(t) for t in tensors]), axis=0)
+        return tf.concat([tf.pad(t, tf.stack([tf.zeros_like(largest), largest - tf.shape(t)],
+                                             axis=1))  # (the shards' rows are equal)
+                          for t in tensors], axis=0)
     return tf.nest.map_structure(concatenate, *batches)
 
 
