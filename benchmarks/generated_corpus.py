@@ -1,12 +1,23 @@
 """The generated corpus the input benchmarks read, in every training format.
 
 Example:
+    >>> define_corpus_flags(size_mb=20)   # --size_mb, --files, --seq_len, --workdir
     >>> paths = write_corpus("/tmp/zoo_input_pipeline", size_mb=20, files=4)
     >>> vocab = vocab_path("/tmp/zoo_input_pipeline", paths["txt"])
 """
 import gzip
 import json
 import os
+
+from absl import flags
+
+
+def define_corpus_flags(size_mb):
+    """The flags of the corpus and its rows, shared by the input benchmarks."""
+    flags.DEFINE_integer("size_mb", size_mb, "Corpus size (MB of text).")
+    flags.DEFINE_integer("files", 4, "Files per format.")
+    flags.DEFINE_integer("seq_len", 128, "Tokens per row.")
+    flags.DEFINE_string("workdir", "/tmp/zoo_input_pipeline", "Where the corpus is written.")
 
 
 def write_corpus(workdir, size_mb, files):

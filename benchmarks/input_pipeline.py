@@ -28,21 +28,19 @@ import time
 
 from absl import app, flags
 
-flags.DEFINE_integer("size_mb", 50, "Corpus size (MB of text).")
-flags.DEFINE_integer("files", 4, "Files per format.")
 flags.DEFINE_list("formats", ["txt", "txt.gz", "tsv", "jsonl", "tfrecord"], "Formats.")
 flags.DEFINE_list("resume_at", ["0", "1000", "10000"], "Batches to resume at.")
 flags.DEFINE_list("python_resume_at", [], "Of those, where the Python reader is timed (it "
                   "re-reads every skipped batch; empty: all of them).")
 flags.DEFINE_integer("batches", 300, "Batches timed for tokens/s.")
 flags.DEFINE_integer("batch_size", 32, "Rows per batch.")
-flags.DEFINE_integer("seq_len", 128, "Tokens per row.")
-flags.DEFINE_string("workdir", "/tmp/zoo_input_pipeline", "Where the corpus is written.")
 flags.DEFINE_string("one", "", "(internal) format,reader to measure in this process.")
-FLAGS = flags.FLAGS
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from generated_corpus import vocab_path, write_corpus  # noqa: E402
+from generated_corpus import define_corpus_flags, vocab_path, write_corpus  # noqa: E402
+
+define_corpus_flags(size_mb=50)
+FLAGS = flags.FLAGS
 
 
 def measure(fmt, reader, paths, vocab):

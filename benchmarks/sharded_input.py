@@ -27,18 +27,16 @@ import time
 
 from absl import app, flags
 
-flags.DEFINE_integer("size_mb", 20, "Corpus size (MB of text).")
-flags.DEFINE_integer("files", 4, "Files per format.")
 flags.DEFINE_integer("workers", 2, "Local worker processes, run at once.")
 flags.DEFINE_list("formats", ["txt", "tfrecord"], "Formats (of benchmarks/input_pipeline.py).")
 flags.DEFINE_integer("batch_size", 64, "Rows per global batch.")
-flags.DEFINE_integer("seq_len", 128, "Tokens per row.")
-flags.DEFINE_string("workdir", "/tmp/zoo_input_pipeline", "Where the corpus is written.")
 flags.DEFINE_string("one", "", "(internal) format,mode,worker to measure in this process.")
-FLAGS = flags.FLAGS
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from generated_corpus import vocab_path, write_corpus  # noqa: E402
+from generated_corpus import define_corpus_flags, vocab_path, write_corpus  # noqa: E402
+
+define_corpus_flags(size_mb=20)
+FLAGS = flags.FLAGS
 
 
 def bytes_read():
@@ -84,7 +82,7 @@ def main(argv):
     vocab_path(FLAGS.workdir, paths["txt"])
     print(f"{FLAGS.workers} local workers at once; global batches of {FLAGS.batch_size} "
           f"MLM rows of {FLAGS.seq_len}, one epoch's worth; {FLAGS.files} files per format")
-    print("| format | corpus MB | mode | worker | read MB | share of corpus | rows/s | "
+    print("| format | corpus MB | mode | worker | read MB | read / corpus | rows/s | "
           "tokens/s | seconds |")
     print("|---" * 9 + "|")
     common = [f"--{name}={getattr(FLAGS, name)}" for name in
