@@ -175,8 +175,8 @@ def train_from_flags(opts):
 
     Under --strategy=multi_worker every worker runs this; only the chief writes
     into --model_dir (and --export_dir), the others into a temporary directory
-    removed at the end, but for their input positions (zoo.train.input_position). All restore from --model_dir: a file system all workers
-    share.
+    removed at the end, but for their input positions (zoo.train.input_position).
+    All restore from --model_dir: a file system all workers share.
     """
     if not isinstance(opts, TrainOptions):
         raise TypeError(f"train_from_flags takes TrainOptions (default_options(...), or "
