@@ -59,8 +59,8 @@ def write_corpus(workdir, size_mb, files):
 
 
 def vocab_path(workdir, paths):
-    from zoo.data.sampling import sample_texts
-    from zoo.data.tokenizer import train_wordpiece_vocab
+    from zoo.data.tokenizers.vocab_sample import sample_texts
+    from zoo.data.tokenizers.wordpiece import train_wordpiece_vocab
     path = os.path.join(workdir, "vocab.txt")
     if not os.path.exists(path):
         train_wordpiece_vocab(sample_texts(paths, budget=10 ** 7, seed=0), 8000, path)

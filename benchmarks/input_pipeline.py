@@ -48,9 +48,9 @@ def measure(fmt, reader, paths, vocab):
     import tensorflow as tf
 
     from tasks.mlm import MaskedLM, MlmConfig
-    from zoo.data.pipeline import training_dataset
-    from zoo.data.readers import read_examples
-    from zoo.data.tokenizer import WordPieceEncoder
+    from zoo.data.pipeline.stream import training_dataset
+    from zoo.data.formats.readers import read_examples
+    from zoo.data.tokenizers.wordpiece import WordPieceEncoder
     native = reader == "native"
     examples = read_examples(paths, native=native, parallel_files=8 if native else 1)
     started = time.perf_counter()
@@ -64,13 +64,13 @@ def measure(fmt, reader, paths, vocab):
     def stream(start_batch=0):
         if native:
             return training_dataset(paths, task, FLAGS.batch_size, seed=0, start_batch=0)
-        from zoo.data import readers  # the Python reader, as training used it before
+        from zoo.data.formats import readers  # the Python reader, as training used it before
         original = readers.read_examples
 
         def python_reader(*args, **kwargs):
             kwargs.update(native=False, parallel_files=1)
             return original(*args, **kwargs)
-        import zoo.data.pipeline as pipeline
+        import zoo.data.pipeline.stream as pipeline
         pipeline.read_examples = python_reader
         try:
             return training_dataset(paths, task, FLAGS.batch_size, seed=0,

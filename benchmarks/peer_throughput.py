@@ -5,7 +5,7 @@ subprocess (so peak RSS is per side and --cpu_replicas can split the CPU
 before TensorFlow starts) and prints both, with project/keras-hub ratios:
 
 - project: the TaskRunner/orbit loop zoo-train runs (benchlib.time_ours), fed by
-  zoo.data.pipeline.training_dataset (the file read by a Python generator,
+  zoo.data.pipeline.stream.training_dataset (the file read by a Python generator,
   batches tokenized whole; MLM and CLM documents packed into full rows with
   no padding, the tasks' default).
 - keras-hub: its task model and preprocessor with `fit` (steps_per_execution 1,
@@ -91,8 +91,8 @@ def _prep():
     """Trains the project's tokenizer (and the GPT-2 BPE for a decoder) into workdir."""
     from plugins import MODELS, TASKS, load_plugins
     from plugins.task import DECODER
-    from zoo.data.encoders import DEFAULT_TOKENIZERS, VOCAB_FILES, train_tokenizer
-    from zoo.data.readers import read_examples
+    from zoo.data.tokenizers.encoders import DEFAULT_TOKENIZERS, VOCAB_FILES, train_tokenizer
+    from zoo.data.formats.readers import read_examples
     load_plugins()
     spec, task_class = MODELS.get(FLAGS.model), TASKS.get(FLAGS.task)
     task_class.check_family(FLAGS.model, spec.family)
@@ -153,7 +153,7 @@ def _ours(prep):
     import keras
     import tensorflow as tf
 
-    from zoo.data.pipeline import training_dataset
+    from zoo.data.pipeline.stream import training_dataset
     from zoo.run_config import RunConfig
     baseline = _rss_mb()
     keras.utils.set_random_seed(0)

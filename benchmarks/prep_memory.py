@@ -5,7 +5,7 @@ default 5% exact and 5% one-word-edited copies of recent documents) to a
 temporary directory, cleans it with zoo.prep.clean.prepare, and prints rows/s,
 MB/s (per wall and per CPU second, which a busy machine does not skew),
 the peak RSS before and after (resource.getrusage; the baseline holds
-the imports, TensorFlow included through zoo.data.readers) and the bytes the
+the imports, TensorFlow included through zoo.data.formats.readers) and the bytes the
 duplicate indexes hold. Figures only; nothing asserts.
 
 Example:

@@ -53,8 +53,8 @@ def epoch_batches(paths, fmt):
 
 def measure(fmt, mode, worker, paths, vocab):
     from tasks.mlm import MaskedLM, MlmConfig
-    from zoo.data.pipeline import training_dataset
-    from zoo.data.tokenizer import WordPieceEncoder
+    from zoo.data.pipeline.stream import training_dataset
+    from zoo.data.tokenizers.wordpiece import WordPieceEncoder
     task = MaskedLM(MlmConfig(), WordPieceEncoder(vocab, seq_len=FLAGS.seq_len))
     sharding = dict(input_shards=FLAGS.workers, worker=worker, workers=FLAGS.workers) \
         if mode == "sharded" else {}

@@ -10,7 +10,7 @@ graphs are paid at each start:
   once per variable (same schedule, weight decay with LayerNorm and biases
   excluded, global-norm clipping);
 - packing one or two segments of token ids into `[CLS] a [SEP] b [SEP]` rows:
-  zoo.data.segment_packing against keras-hub's MultiSegmentPacker.
+  zoo.data.tokenizers.segment_packing against keras-hub's MultiSegmentPacker.
 
 Traces each in a `tf.function` `--repeats` times per side and prints the ops
 in the graph and the best wall and CPU seconds (all threads). Its numbers
@@ -68,7 +68,7 @@ def packing():
     import keras_hub
     import tensorflow as tf
 
-    from zoo.data.segment_packing import pack_segments
+    from zoo.data.tokenizers.segment_packing import pack_segments
     seq_len, segment = FLAGS.seq_len, tf.RaggedTensorSpec([None, None], tf.int32, 1)
     packer = keras_hub.layers.MultiSegmentPacker(sequence_length=seq_len, start_value=2,
                                                  end_value=3, pad_value=0)

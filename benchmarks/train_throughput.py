@@ -50,9 +50,9 @@ def main(argv):
     import dataclasses
 
     from plugins import MODELS, TASKS, load_plugins
-    from zoo.data.pipeline import training_dataset
-    from zoo.data.readers import read_examples
-    from zoo.data.tokenizer import train_wordpiece_vocab
+    from zoo.data.pipeline.stream import training_dataset
+    from zoo.data.formats.readers import read_examples
+    from zoo.data.tokenizers.wordpiece import train_wordpiece_vocab
     from zoo.run_config import RunConfig
 
     load_plugins()

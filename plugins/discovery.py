@@ -14,6 +14,8 @@ import importlib
 import importlib.metadata
 import traceback
 
+from plugins.registry import MODELS, TASKS
+
 #: Imported by name, so that `plugins` (which they import) does not import them;
 #: BUILD's `builtins` target depends on their targets.
 BUILTIN_MODULES = ("zoo.models.bert", "zoo.models.gpt", "zoo.models.t5",
@@ -79,7 +81,6 @@ def load_plugins(extra_modules=()):
     Returns a list of (module, source) pairs in load order; calling it again
     only imports what is new.
     """
-    from plugins import MODELS, TASKS
     registries = (MODELS, TASKS)
     for module_name in BUILTIN_MODULES:
         _import(module_name, "built-in", registries)

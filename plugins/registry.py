@@ -84,3 +84,9 @@ class Registry:
 def _defining_module(obj):
     module = inspect.getmodule(obj)
     return f"module {module.__name__}" if module else "unknown source"
+
+
+#: Model builders by preset name (values are `plugins.task.ModelSpec`).
+MODELS = Registry("model", entry_point_group="zoo.models")
+#: Task plugin classes by name (values are `plugins.task.TaskPlugin` subclasses).
+TASKS = Registry("task", entry_point_group="zoo.tasks")

@@ -121,7 +121,7 @@ def _assert_same_values(expected, actual, what):
 
 def _check_preprocess(run, config, batch_size=4, seed=(11, 3)):
     """preprocess, in tf.data and traced, gives equal values for one seed."""
-    from zoo.data.readers import read_examples
+    from zoo.data.formats.readers import read_examples
     task = run.task
     examples = read_examples(config.training["train_data"], task.data_fields, config.text_mode)
     batches = task.example_stream(examples).batch(batch_size)
@@ -228,11 +228,11 @@ def _refusal_check(task_name, model, train_data, options):
     import contextlib
     import dataclasses
     import io
-    from zoo.data.files import expand_paths
-    from zoo.data.readers import DataError, aligned_sources, check_readable, iter_rows
+    from zoo.data.formats.files import expand_paths
+    from zoo.data.formats.readers import DataError, aligned_sources, check_readable, iter_rows
     from zoo.train import job
     from zoo.train.preparation import check_task_rows
-    config = job._resolve_config(job.default_options(**{
+    config = job.resolve_config(job.default_options(**{
         **options, "model": model, "task": task_name, "train_data": train_data}))
     train_paths = aligned_sources(expand_paths(train_data), config.data_fields)
 
@@ -279,7 +279,7 @@ def _first_bad_line(refused, bad_data, scratch):
 def _check_bad_rows(task_name, model, train_data, bad_data, bad_line, workdir, options):
     """zoo-train with `bad_data` as eval data fails, before training, with a
     DataError naming the file and the bad line."""
-    from zoo.data.readers import DataError
+    from zoo.data.formats.readers import DataError
     from zoo.train.job import default_options, train_from_flags
     if bad_line is None:
         from zoo.fileio import isfile

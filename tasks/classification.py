@@ -19,7 +19,7 @@ from plugins import TASKS, OverrideError
 from plugins.task import DECODER, ENCODER, ENCODER_DECODER
 from tasks.pooled_head import PooledHeadConfig, PooledHeadTask, check_texts_not_empty
 from zoo.evaluate.corpus_metrics import macro_f1, matthews_corrcoef
-from zoo.data.readers import DataError
+from zoo.data.formats.readers import DataError
 from zoo.train.losses import accuracy_sum, sparse_cross_entropy_sum
 
 

@@ -20,7 +20,7 @@ from plugins import TASKS
 from plugins.task import DECODER
 from tasks.generative import DecodingTask, token_loss, token_metrics
 from zoo.evaluate.corpus_metrics import bits_per_byte, perplexity
-from zoo.data.packing import pack_documents
+from zoo.data.pipeline.packing import pack_documents
 from zoo.train.losses import row_nll
 from zoo.serve.generation import DecodingConfig, new_tokens
 from zoo.models.gpt import causal_lm

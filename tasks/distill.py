@@ -27,7 +27,7 @@ from plugins import TASKS
 from tasks.classification import Classification, ClassificationConfig
 from tasks.teacher_logits import (TeacherLogitsTable, check_rows_covered, read_teacher_logits,
                                    row_keys, write_teacher_logits)
-from zoo.data.readers import DataError
+from zoo.data.formats.readers import DataError
 from zoo.fileio import absolute, exists
 from zoo.train.losses import sparse_cross_entropy_sum
 

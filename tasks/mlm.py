@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from plugins import TASKS, TaskPlugin
 from plugins.task import ENCODER
-from zoo.data.packing import pack_documents
+from zoo.data.pipeline.packing import pack_documents
 from zoo.evaluate.corpus_metrics import bits_per_byte, perplexity
 from zoo.train.losses import accuracy_sum, row_nll, sparse_cross_entropy_sum
 

@@ -16,7 +16,7 @@ import keras
 import tensorflow as tf
 
 from plugins import OverrideError, TaskPlugin
-from zoo.data.readers import DataError
+from zoo.data.formats.readers import DataError
 
 POOLINGS = ("auto", "mean")
 

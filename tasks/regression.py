@@ -16,7 +16,7 @@ from plugins import TASKS
 from plugins.task import DECODER, ENCODER, ENCODER_DECODER
 from tasks.pooled_head import PooledHeadConfig, PooledHeadTask, check_texts_not_empty
 from zoo.evaluate.corpus_metrics import pearson, spearman
-from zoo.data.readers import DataError
+from zoo.data.formats.readers import DataError
 
 
 @dataclasses.dataclass(frozen=True)

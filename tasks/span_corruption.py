@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from plugins import TASKS
 from tasks.seq2seq import Seq2SeqTask
-from zoo.data.packing import pack_documents
+from zoo.data.pipeline.packing import pack_documents
 from zoo.serve.generation import DecodingConfig
 
 

@@ -22,7 +22,7 @@ import functools
 import numpy as np
 import tensorflow as tf
 
-from zoo.data.readers import DataError
+from zoo.data.formats.readers import DataError
 from zoo.atomic_files import atomic_path
 from zoo.fileio import getmtime_ns
 

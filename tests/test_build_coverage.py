@@ -191,3 +191,83 @@ def test_targets_that_load_plugins_reach_the_builtins():
                  if name != "plugins" and any(loads_plugins(src) for src in target.srcs)
                  and "builtins" not in closure(targets, name)}
     assert unreached == set()
+
+
+def project_sources():
+    """Every Python file of the project's own packages (zoo, plugins, tasks)."""
+    return sorted(str(p.relative_to(ROOT)) for package in PROJECT
+                  for p in (ROOT / package).rglob("*.py") if "build" not in p.parts
+                  and "examples" not in p.parts)
+
+
+def module_import_graph():
+    """{src: {src it imports}} over the project's modules, counting imports at
+    every level (inside functions too): a function-level import still makes a
+    cycle, only a later one."""
+    modules = {name: src for src in project_sources() for name in module_names(src)}
+    graph = {}
+    for src in project_sources():
+        graph[src] = {file for imported in imported_names(src)
+                      for file in [resolve(imported, modules)] if file and file != src}
+    return graph
+
+
+def test_modules_import_no_cycle_counting_function_level_imports():
+    graph = module_import_graph()
+    state, path, cycles = {}, [], []
+
+    def visit(src):
+        state[src] = "open"
+        path.append(src)
+        for dep in sorted(graph[src]):
+            if state.get(dep) == "open":
+                cycles.append(" -> ".join(path[path.index(dep):] + [dep]))
+            elif dep not in state:
+                visit(dep)
+        path.pop()
+        state[src] = "done"
+    for src in sorted(graph):
+        if src not in state:
+            visit(src)
+    assert cycles == [], "import cycles (cut each by moving what both sides need lower)"
+
+
+def test_a_cycle_hidden_in_a_function_is_found(tmp_path, monkeypatch):
+    """The cycle finder itself: a function-level import that closes a loop fails."""
+    package = tmp_path / "zoo"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("from zoo import b\n")
+    (package / "b.py").write_text("def f():\n    from zoo.a import g\n")
+    monkeypatch.setattr(__import__(__name__), "ROOT", tmp_path)
+    monkeypatch.setattr(__import__(__name__), "PROJECT", ("zoo",))
+    graph = module_import_graph()
+    assert graph["zoo/a.py"] == {"zoo/b.py"} and graph["zoo/b.py"] == {"zoo/a.py"}
+
+
+def private_cross_module_uses(src):
+    """`from project.module import _name` and `module._name` where `module` is a
+    project module imported by `src`."""
+    tree = ast.parse((ROOT / src).read_text(), filename=src)
+    found, aliases = [], set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in PROJECT:
+            for alias in node.names:
+                if alias.name.startswith("_") and not alias.name.startswith("__"):
+                    found.append(f"{src}:{node.lineno}: from {node.module} import {alias.name}")
+                aliases.add(alias.asname or alias.name)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] in PROJECT:
+                    aliases.add(alias.asname or alias.name.split(".")[0])
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and \
+                not node.attr.startswith("__") and isinstance(node.value, ast.Name) and \
+                node.value.id in aliases:
+            found.append(f"{src}:{node.lineno}: {node.value.id}.{node.attr}")
+    return found
+
+
+def test_no_module_uses_another_modules_private_names():
+    uses = [use for src in project_sources() for use in private_cross_module_uses(src)]
+    assert uses == [], "give these a public name in a module both sides may import"

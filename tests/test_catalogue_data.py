@@ -6,7 +6,7 @@ import pytest
 
 from plugins import OverrideError
 from zoo.cli.common import UsageError
-from zoo.data.readers import DataError, check_readable, iter_rows, read_examples
+from zoo.data.formats.readers import DataError, check_readable, iter_rows, read_examples
 from catalogue import WORDS, case, cases_of, check_case, corpus, labelled, train, vocab, write
 
 

@@ -2,7 +2,7 @@
 (see catalogue.py)."""
 import pytest
 
-from zoo.data.readers import DataError, iter_rows
+from zoo.data.formats.readers import DataError, iter_rows
 from catalogue import case, cases_of, check_case, labelled, train, write
 
 

@@ -8,7 +8,7 @@ import pytest
 from absl import flags
 
 from zoo.cli.common import UsageError
-from zoo.data.readers import (DataError, check_columns, check_readable, iter_rows,
+from zoo.data.formats.readers import (DataError, check_columns, check_readable, iter_rows,
                               parse_columns, read_examples)
 from catalogue import case, cases_of, check_case, train, write
 

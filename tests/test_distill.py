@@ -143,7 +143,7 @@ def test_the_distill_task_looks_up_known_texts_and_runs_the_teacher_for_others(t
 
 
 def test_a_stale_or_incomplete_teacher_logits_file_fails_before_training(teacher, tmp_path):
-    from zoo.data.readers import DataError
+    from zoo.data.formats.readers import DataError
     data, teacher = teacher
     logits_file = tmp_path / "logits.tfrecord"
     with tf.io.TFRecordWriter(str(logits_file)) as writer:

@@ -10,7 +10,7 @@ import tensorflow as tf
 from absl import flags
 
 from zoo.cli import train as train_cli  # noqa: F401  (defines the zoo-train flags)
-from zoo.data.readers import DataError
+from zoo.data.formats.readers import DataError
 from flagrun import train
 
 FLAGS = flags.FLAGS
@@ -82,7 +82,7 @@ def test_exported_predictions_equal_eval_time_predictions(classifier, data):
     model_dir, _, _ = classifier
     from plugins import load_plugins
     from zoo.assembly import assemble
-    from zoo.data.pipeline import evaluation_dataset
+    from zoo.data.pipeline.stream import evaluation_dataset
     from zoo.run_config import load_run_config
     load_plugins()
     run = assemble(load_run_config(model_dir), model_dir)
@@ -198,7 +198,7 @@ def test_regression_learns_a_score(tmp_path):
 
 def test_init_from_a_keras_hub_preset_directory(pretrained, tmp_path, data, capsys):
     import keras_hub
-    from zoo.data.tokenizer import read_vocab
+    from zoo.data.tokenizers.wordpiece import read_vocab
     vocab = read_vocab(os.path.join(pretrained, "vocab.txt"))
     preset = str(tmp_path / "preset")
     backbone = keras_hub.models.BertBackbone(

@@ -11,9 +11,9 @@ import tensorflow as tf
 from plugins import MODELS, load_plugins
 from tasks.span_corruption import corrupt, raw_length, span_counts
 from zoo.evaluate.corpus_metrics import corpus_bleu
-from zoo.data.chars import ByteEncoder, CharEncoder, train_char_vocab
-from zoo.data.encoders import extra_tokens, load_encoder, train_tokenizer
-from zoo.data.packing import pack_documents
+from zoo.data.tokenizers.chars import ByteEncoder, CharEncoder, train_char_vocab
+from zoo.data.tokenizers.encoders import extra_tokens, load_encoder, train_tokenizer
+from zoo.data.pipeline.packing import pack_documents
 from zoo.serve.generation import BeamSearch
 from zoo.models.gpt import causal_lm
 from zoo.models.t5 import seq2seq_lm

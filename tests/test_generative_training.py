@@ -177,7 +177,7 @@ def test_task_and_family_mismatch_fails_before_any_work(tmp_path):
 
 
 def test_aligned_files_of_different_lengths_fail_naming_both(tmp_path):
-    from zoo.data.readers import DataError
+    from zoo.data.formats.readers import DataError
     (tmp_path / "a.en").write_text("one\ntwo\nthree\n")
     (tmp_path / "a.de").write_text("eins\nzwei\n")
     with pytest.raises(DataError, match=f"^aligned files differ in line count: {tmp_path}/a.en "

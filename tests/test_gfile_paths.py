@@ -14,8 +14,8 @@ import tensorflow as tf
 from zoo import atomic_files, fileio
 from zoo.cli import train as train_cli  # noqa: F401  (defines the zoo-train flags)
 from zoo.data import builtin
-from zoo.data.files import expand_paths
-from zoo.data.readers import DataError, file_format, iter_rows, read_examples
+from zoo.data.formats.files import expand_paths
+from zoo.data.formats.readers import DataError, file_format, iter_rows, read_examples
 from flagrun import train
 
 ROOT = "ram://zoo-test"
@@ -110,8 +110,8 @@ def test_atomic_writes_on_ram(ram):
     with pytest.raises(FileExistsError):
         with atomic_files.atomic_directory(f"{ram}/export/1"):
             pass
-    fileio.append_text(f"{ram}/a/log.jsonl", "1\n")
-    fileio.append_text(f"{ram}/a/log.jsonl", "2\n")
+    atomic_files.append_text(f"{ram}/a/log.jsonl", "1\n")
+    atomic_files.append_text(f"{ram}/a/log.jsonl", "2\n")
     assert fileio.read_text(f"{ram}/a/log.jsonl") == "1\n2\n"
     with pytest.raises(FileNotFoundError):
         fileio.read_text(f"{ram}/missing.txt")
@@ -132,7 +132,7 @@ def test_data_paths_on_ram(ram):
 def test_vocab_sample_on_ram(ram):
     """The sample's budget against file sizes from gfile (a gzipped file's scaled by
     its compression ratio): the same sample as from the plain file."""
-    from zoo.data.sampling import estimated_bytes, sample_texts
+    from zoo.data.tokenizers.vocab_sample import estimated_bytes, sample_texts
     text = "".join(f"line {i} " + "word " * (i % 17) + "\n" for i in range(2000))
     atomic_files.atomic_write_text(f"{ram}/c.txt", text)
     with fileio.open_file(f"{ram}/c.txt.gz", "wb") as handle:

@@ -12,9 +12,9 @@ import tensorflow as tf
 from tasks.classification import Classification, ClassificationConfig
 from tasks.mlm import MaskedLM, MlmConfig
 from zoo.data.builtin import generate_lines
-from zoo.data.native import reads_natively
-from zoo.data.pipeline import training_dataset
-from zoo.data.tokenizer import WordPieceEncoder, train_wordpiece_vocab
+from zoo.data.formats.native import reads_natively
+from zoo.data.pipeline.stream import training_dataset
+from zoo.data.tokenizers.wordpiece import WordPieceEncoder, train_wordpiece_vocab
 
 
 @pytest.fixture(scope="module")

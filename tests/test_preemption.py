@@ -72,7 +72,7 @@ def checkpoint_name(model_dir):
 
 def test_sigterm_in_each_phase_stops_cleanly_and_the_same_command_finishes(
         tmp_path, data, monkeypatch, capsys):
-    import zoo.data.encoders
+    import zoo.data.tokenizers.encoders
     import zoo.evaluate.report
     import zoo.serve.export
     import zoo.train.job
@@ -96,7 +96,7 @@ def test_sigterm_in_each_phase_stops_cleanly_and_the_same_command_finishes(
     assert os.listdir(model_dir) == []
 
     # Vocab training cannot look at the signal: it finishes, the job stops after it.
-    logs, out = run(zoo.data.encoders, "train_tokenizer")
+    logs, out = run(zoo.data.tokenizers.encoders, "train_tokenizer")
     assert logs == {"preempted": "after the vocab, before training"}
     assert "training a wordpiece vocab" in out
     assert "SIGTERM: stopped after the vocab, before training; run the same command" in out

@@ -11,7 +11,7 @@ from absl import flags
 
 from zoo.cli import prep as prep_cli
 from zoo.cli.common import UsageError
-from zoo.data.readers import DataError, check_readable, iter_rows
+from zoo.data.formats.readers import DataError, check_readable, iter_rows
 from zoo.prep.dedup import HashIndex, NearDuplicates
 from zoo.prep.clean import PrepConfig, clean_text, prepare
 

@@ -5,8 +5,8 @@ import os
 import pytest
 import tensorflow as tf
 
-from zoo.data.files import expand_paths
-from zoo.data.readers import (DataError, check_filled, check_readable, file_format, iter_rows,
+from zoo.data.formats.files import expand_paths
+from zoo.data.formats.readers import (DataError, check_filled, check_readable, file_format, iter_rows,
                               read_examples)
 from catalogue import write
 

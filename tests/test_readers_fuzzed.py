@@ -6,7 +6,7 @@ import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from zoo.data.readers import DataError, aligned_sources, iter_rows, read_examples
+from zoo.data.formats.readers import DataError, aligned_sources, iter_rows, read_examples
 from test_readers import values
 
 

@@ -1,18 +1,18 @@
-"""zoo.data.segment_packing against keras-hub's MultiSegmentPacker."""
+"""zoo.data.tokenizers.segment_packing against keras-hub's MultiSegmentPacker."""
 import keras_hub
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from zoo.data.segment_packing import pack_segments
-from zoo.data.tokenizer import SPECIAL_TOKENS
+from zoo.data.tokenizers.segment_packing import pack_segments
+from zoo.data.tokenizers.wordpiece import SPECIAL_TOKENS
 
 CLS, SEP = SPECIAL_TOKENS.index("[CLS]"), SPECIAL_TOKENS.index("[SEP]")
 
 
 @pytest.mark.parametrize("seq_len", [4, 6, 9, 16])
 def test_segment_packing_equals_keras_hubs_packer(seq_len):
-    """zoo.data.segment_packing packs one or two segments exactly as keras-hub's
+    """zoo.data.tokenizers.segment_packing packs one or two segments exactly as keras-hub's
     MultiSegmentPacker does (round-robin truncation, segment ids, right padding),
     empty rows and rows longer than seq_len included, eagerly and traced."""
     packer = keras_hub.layers.MultiSegmentPacker(sequence_length=seq_len, start_value=CLS,

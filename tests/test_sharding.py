@@ -1,4 +1,4 @@
-"""Input shards (zoo.data.sharding): a worker reads only its shards' files (or
+"""Input shards (zoo.data.pipeline.sharding): a worker reads only its shards' files (or
 its share of the examples when there are fewer files than shards), and the
 workers' batches, in worker order, are what one worker reading every shard
 gives, so the stream does not depend on how many workers read it."""
@@ -8,9 +8,9 @@ import tensorflow as tf
 
 from tasks.classification import Classification, ClassificationConfig
 from zoo.data.builtin import generate_lines
-from zoo.data.pipeline import training_dataset
-from zoo.data.sharding import concatenated_rows, shard_files, shards_of_worker
-from zoo.data.tokenizer import WordPieceEncoder, train_wordpiece_vocab
+from zoo.data.pipeline.stream import training_dataset
+from zoo.data.pipeline.sharding import concatenated_rows, shard_files, shards_of_worker
+from zoo.data.tokenizers.wordpiece import WordPieceEncoder, train_wordpiece_vocab
 
 BATCH = 8
 
@@ -81,8 +81,8 @@ def test_shard_assignment():
 
 def test_pretraining_checks_only_a_workers_own_files(tmp_path):
     from plugins import load_plugins
-    from zoo.data.columns import DataError
-    from zoo.data.sharding import worker_files
+    from zoo.data.formats.columns import DataError
+    from zoo.data.pipeline.sharding import worker_files
     from zoo.run_config import RunConfig
     from zoo.train.preparation import check_task_rows
     load_plugins()  # the built-in tasks

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from tasks.mlm import MaskedLM, MlmConfig, choose_mask_positions, corrupt_tokens
 from zoo.data.builtin import generate_lines
-from zoo.data.tokenizer import SPECIAL_TOKENS, WordPieceEncoder, read_vocab, train_wordpiece_vocab
+from zoo.data.tokenizers.wordpiece import SPECIAL_TOKENS, WordPieceEncoder, read_vocab, train_wordpiece_vocab
 
 #: A hand-written vocab, so token ids are known exactly.
 TINY_VOCAB = list(SPECIAL_TOKENS) + ["the", "cat", "sat", "on", "mat", "##s", "."]
@@ -298,7 +298,7 @@ def test_a_chosen_first_position_is_masked():
 def test_training_stream_depends_on_the_seed_and_start_batch_only(encoder, tmp_path, batching):
     """A resumed run must see the batches an uninterrupted one saw: other iterators of
     the same dataset (reading ahead across epochs) must not change the order."""
-    from zoo.data.pipeline import training_dataset
+    from zoo.data.pipeline.stream import training_dataset
     path = tmp_path / "c.txt"
     path.write_text("\n".join(generate_lines(40, seed=2)) + "\n", encoding="utf-8")
     task = MaskedLM(MlmConfig(packing=batching == "plain"), encoder)
@@ -329,7 +329,7 @@ class RawText(MaskedLM):
 
 
 def stream(encoder, tmp_path, batching, task_class=MaskedLM, batches=30, batch_size=8):
-    from zoo.data.pipeline import training_dataset
+    from zoo.data.pipeline.stream import training_dataset
     path = tmp_path / "mixed.txt"
     path.write_text("\n".join(generate_lines(40, seed=2)) + "\n", encoding="utf-8")
     ds = training_dataset([str(path)], task_class(MlmConfig(packing=False), encoder), batch_size, seed=1,
@@ -347,7 +347,7 @@ def test_bucketed_batches_pad_less(encoder, tmp_path):
 
 
 def test_bucketed_batches_hold_one_bucket_and_every_example(encoder, tmp_path):
-    from zoo.data.bucketing import bucket_boundaries
+    from zoo.data.pipeline.bucketing import bucket_boundaries
     edges = bucket_boundaries(encoder.seq_len)
     batches = stream(encoder, tmp_path, "bucket", RawText, batches=100, batch_size=4)
     for batch in batches:
@@ -365,7 +365,7 @@ def test_bucketed_batches_hold_one_bucket_and_every_example(encoder, tmp_path):
 def test_packed_mlm_keeps_every_token_once_per_epoch(encoder, tmp_path):
     """Documents longer than a row are cut into contiguous windows: one epoch of
     rows holds every token of every document exactly once, in order."""
-    from zoo.data.readers import read_examples
+    from zoo.data.formats.readers import read_examples
     lines = [" ".join(generate_lines(6, seed=s)) for s in range(5)]  # several rows each
     path = tmp_path / "docs.txt"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -388,7 +388,7 @@ def test_packed_mlm_keeps_every_token_once_per_epoch(encoder, tmp_path):
 
 
 def test_packed_mlm_refuses_bucketing():
-    from zoo.data.bucketing import check_bucketing
+    from zoo.data.pipeline.bucketing import check_bucketing
     with pytest.raises(ValueError, match="packing=false"):
         check_bucketing(MaskedLM, MlmConfig())
     check_bucketing(MaskedLM, MlmConfig(packing=False))

@@ -29,7 +29,7 @@ def test_zoo_vocab_writes_a_usable_vocab(tmp_path):
     flags.FLAGS(["zoo-vocab", f"--train_data={corpus}", "--vocab_size=200",
                  f"--output={tmp_path}/v.txt"])
     vocab.main(["zoo-vocab"])
-    from zoo.data.tokenizer import WordPieceEncoder
+    from zoo.data.tokenizers.wordpiece import WordPieceEncoder
     encoder = WordPieceEncoder(str(tmp_path / "v.txt"), seq_len=16)
     assert encoder.vocabulary[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     ids = list(encoder.tokenize(tf.constant(["the wise owl"]))[0])

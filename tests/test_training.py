@@ -91,7 +91,7 @@ def test_tokenization_in_savedmodel_equals_tf_data(trained):
     model_dir, _ = trained
     from plugins import load_plugins
     from zoo.assembly import assemble
-    from zoo.data.pipeline import evaluation_dataset
+    from zoo.data.pipeline.stream import evaluation_dataset
     from zoo.run_config import load_run_config
     load_plugins()
     run = assemble(load_run_config(model_dir), model_dir)

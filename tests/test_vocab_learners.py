@@ -11,11 +11,11 @@ import pytest
 import tensorflow as tf
 
 from zoo.data.builtin import generate_lines
-from zoo.data.spm import SentencePieceEncoder
-from zoo.data.tokenizer import SPECIAL_TOKENS, WordPieceEncoder, uncased
-from zoo.data.vocab_learners import (learn_wordpiece, train_sentencepiece,
+from zoo.data.tokenizers.spm import SentencePieceEncoder
+from zoo.data.tokenizers.wordpiece import SPECIAL_TOKENS, WordPieceEncoder, uncased
+from zoo.data.tokenizers.vocab_learners import (learn_wordpiece, train_sentencepiece,
                                      train_wordpiece_vocab)
-from zoo.data.word_counts import count_whitespace_words, count_words
+from zoo.data.tokenizers.word_counts import count_whitespace_words, count_words
 
 #: Strings whose normalisation or split is not plain ASCII.
 TRICKY = ["Héllo, WORLD!! naïve café", "ÀÉÎ [MASK] ß straße İstanbul", "東京は 晴れ。中文字",
@@ -63,8 +63,8 @@ def tokens_per_word(vocab_path, texts):
 @pytest.fixture
 def bpe_always(monkeypatch):
     """train_wordpiece_vocab learns by BPE merges whatever the number of words."""
-    import zoo.data.vocab_learners
-    monkeypatch.setattr(zoo.data.vocab_learners, "TOP_DOWN_MAX_WORDS", 0)
+    import zoo.data.tokenizers.vocab_learners
+    monkeypatch.setattr(zoo.data.tokenizers.vocab_learners, "TOP_DOWN_MAX_WORDS", 0)
 
 
 @pytest.mark.parametrize("size", [300, 1000])

@@ -11,10 +11,10 @@ from absl import flags
 
 from zoo.cli import vocab as vocab_cli
 from zoo.cli.common import UsageError
-from zoo.data import sampling
+from zoo.data.tokenizers import vocab_sample as sampling
 from zoo.data.builtin import generate_lines
-from zoo.data.readers import DataError
-from zoo.data.sampling import estimated_bytes, parse_size, sample_texts
+from zoo.data.formats.readers import DataError
+from zoo.data.tokenizers.vocab_sample import estimated_bytes, parse_size, sample_texts
 from zoo.train.checks import validate_options
 from zoo.train.options import default_options
 

@@ -11,8 +11,8 @@ import dataclasses
 import os
 
 from plugins import MODELS, TASKS
-from zoo.data.encoders import load_encoder
-from zoo.data.tokenizer import TextEncoder
+from zoo.data.tokenizers.encoders import load_encoder
+from zoo.data.tokenizers.wordpiece import TextEncoder
 from zoo.train.lora import run_adapters
 
 

@@ -24,9 +24,9 @@ import shutil
 import tempfile
 import uuid
 
-from zoo.fileio import (_gfile, _local, basename, check_writable_dir, dirname, exists,
+from zoo.fileio import (basename, check_writable_dir, dirname, exists,
                         is_gzip, is_remote, join, makedirs, open_file, read_bytes, remove,
-                        rmtree, walk)
+                        rmtree, walk, gfile, local_path, read_text)
 
 #: Written last when a directory is copied file by file (see the module doc).
 _LAST_FILES = ("saved_model.pb",)
@@ -46,12 +46,12 @@ def atomic_path(path):
         tmp = _temp_name(path)
         try:
             yield tmp
-            _gfile().rename(tmp, path, overwrite=True)
+            gfile().rename(tmp, path, overwrite=True)
         except BaseException:
             remove(tmp)
             raise
         return
-    path = _local(path)
+    path = local_path(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.tmp-")
@@ -134,24 +134,24 @@ def atomic_directory(path):
 def copy_tree(source, target):
     """Copies a directory tree file by file through tf.io.gfile, either side
     local or remote (the `_LAST_FILES` last)."""
-    gfile = _gfile()
+    fs = gfile()
     files, last = [], []
     for root, _, names in walk(source):
         relative = root[len(source):].lstrip("/")
-        gfile.makedirs(join(target, relative) if relative else target)
+        fs.makedirs(join(target, relative) if relative else target)
         for name in names:
             pair = (join(root, name), join(target, relative, name) if relative
                     else join(target, name))
             (last if not relative and name in _LAST_FILES else files).append(pair)
     for src, dst in files + last:
-        gfile.copy(src, dst, overwrite=True)
+        fs.copy(src, dst, overwrite=True)
 
 
 @contextlib.contextmanager
 def temp_directory(parent, prefix):
     """A temporary directory under `parent` (local or remote), removed at the end."""
     if not is_remote(parent):
-        with tempfile.TemporaryDirectory(dir=_local(parent), prefix=prefix) as tmp:
+        with tempfile.TemporaryDirectory(dir=local_path(parent), prefix=prefix) as tmp:
             yield tmp
         return
     tmp = join(parent, f"{prefix}{uuid.uuid4().hex[:12]}")
@@ -167,12 +167,12 @@ def atomic_copy(source, path):
     if is_remote(source) or is_remote(path):
         with atomic_path(path) as tmp:
             if is_remote(tmp):
-                _gfile().copy(source, tmp, overwrite=True)
+                gfile().copy(source, tmp, overwrite=True)
             else:
                 with open(tmp, "wb") as handle:
                     handle.write(read_bytes(source))
         return
-    source, path = _local(source), _local(path)
+    source, path = local_path(source), local_path(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.tmp-")
@@ -184,3 +184,21 @@ def atomic_copy(source, path):
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
+
+
+def append_text(path, text):
+    """Appends `text` to a file (a log line), creating it if needed. Remote file
+    systems without append (object stores) get the file rewritten whole."""
+    if not is_remote(path):
+        with open(local_path(path), "a", encoding="utf-8") as handle:
+            handle.write(text)
+        return
+    try:
+        with gfile().GFile(path, "a") as handle:
+            handle.write(text)
+    except Exception as error:  # pylint: disable=broad-except
+        import tensorflow as tf
+        if not isinstance(error, tf.errors.UnimplementedError):
+            raise
+        before = read_text(path) if exists(path) else ""
+        atomic_write_text(path, before + text)

@@ -41,12 +41,14 @@ def is_remote(path):
     return remote
 
 
-def _local(path):
+def local_path(path):
+    """`path` without a `file://` prefix (a local path as the OS takes it)."""
     path = str(path)
     return path[len("file://"):] if path.startswith("file://") else path
 
 
-def _gfile():
+def gfile():
+    """`tf.io.gfile`, imported on first use (reading local text needs no TensorFlow)."""
     import tensorflow as tf
     return tf.io.gfile
 
@@ -68,52 +70,52 @@ def dirname(path):
     """The parent directory (for a local path, of its absolute form)."""
     if is_remote(path):
         return os.path.dirname(str(path).rstrip("/"))
-    return os.path.dirname(os.path.abspath(_local(path)))
+    return os.path.dirname(os.path.abspath(local_path(path)))
 
 
 def absolute(path):
     """`path` made absolute when it is local; a URL as it is."""
-    return path if is_remote(path) else os.path.abspath(_local(path))
+    return path if is_remote(path) else os.path.abspath(local_path(path))
 
 
 def normalize(path):
     """`path` normalised for comparison (a URL keeps its `//`)."""
-    return path.rstrip("/") if is_remote(path) else os.path.normpath(_local(path))
+    return path.rstrip("/") if is_remote(path) else os.path.normpath(local_path(path))
 
 
 def exists(path):
-    return _gfile().exists(path) if is_remote(path) else os.path.exists(_local(path))
+    return gfile().exists(path) if is_remote(path) else os.path.exists(local_path(path))
 
 
 def isdir(path):
-    return _gfile().isdir(path) if is_remote(path) else os.path.isdir(_local(path))
+    return gfile().isdir(path) if is_remote(path) else os.path.isdir(local_path(path))
 
 
 def isfile(path):
     if is_remote(path):
-        return _gfile().exists(path) and not _gfile().isdir(path)
-    return os.path.isfile(_local(path))
+        return gfile().exists(path) and not gfile().isdir(path)
+    return os.path.isfile(local_path(path))
 
 
 def readable(path):
     """Whether `path` is a file this process can read."""
     if is_remote(path):
         return isfile(path)
-    return os.access(_local(path), os.R_OK)
+    return os.access(local_path(path), os.R_OK)
 
 
 def listdir(path):
     """Names in a directory ([] when it does not exist)."""
     if is_remote(path):
-        return [n.rstrip("/") for n in _gfile().listdir(path)] if _gfile().isdir(path) else []
-    return os.listdir(_local(path)) if os.path.isdir(_local(path)) else []
+        return [n.rstrip("/") for n in gfile().listdir(path)] if gfile().isdir(path) else []
+    return os.listdir(local_path(path)) if os.path.isdir(local_path(path)) else []
 
 
 def makedirs(path):
     if is_remote(path):
-        _gfile().makedirs(path)
+        gfile().makedirs(path)
     else:
-        os.makedirs(_local(path), exist_ok=True)
+        os.makedirs(local_path(path), exist_ok=True)
 
 
 def has_magic(pattern):
@@ -123,31 +125,31 @@ def has_magic(pattern):
 def glob(pattern):
     """Sorted paths matching a glob pattern (`~` expanded for local paths)."""
     if is_remote(pattern):
-        return sorted(_gfile().glob(pattern))
-    return sorted(_glob.glob(os.path.expanduser(_local(pattern))))
+        return sorted(gfile().glob(pattern))
+    return sorted(_glob.glob(os.path.expanduser(local_path(pattern))))
 
 
 def remove(path):
     """Removes a file; a missing file is no error."""
     if is_remote(path):
         try:
-            _gfile().remove(path)
+            gfile().remove(path)
         except Exception as error:  # pylint: disable=broad-except
             if not _not_found(error):
                 raise
     else:
         with contextlib.suppress(FileNotFoundError):
-            os.remove(_local(path))
+            os.remove(local_path(path))
 
 
 def rmtree(path):
     """Removes a directory and everything in it; a missing one is no error."""
     if is_remote(path):
-        gfile = _gfile()
-        if not gfile.exists(path):
+        fs = gfile()
+        if not fs.exists(path):
             return
         try:
-            gfile.rmtree(path)
+            fs.rmtree(path)
         except Exception as error:  # pylint: disable=broad-except
             if not _not_found(error):
                 raise
@@ -158,18 +160,18 @@ def rmtree(path):
                     remove(join(root, name))
             remove(path)
     else:
-        shutil.rmtree(_local(path), ignore_errors=True)
+        shutil.rmtree(local_path(path), ignore_errors=True)
 
 
 def getmtime_ns(path):
     if is_remote(path):
-        return _gfile().stat(path).mtime_nsec
-    return os.stat(_local(path)).st_mtime_ns
+        return gfile().stat(path).mtime_nsec
+    return os.stat(local_path(path)).st_mtime_ns
 
 
 def file_size(path):
     """The size of a file in bytes."""
-    return _gfile().stat(path).length if is_remote(path) else os.path.getsize(_local(path))
+    return gfile().stat(path).length if is_remote(path) else os.path.getsize(local_path(path))
 
 
 def directory_bytes(path):
@@ -177,15 +179,15 @@ def directory_bytes(path):
     if is_remote(path):
         return sum(file_size(join(root, name)) for root, _, names in walk(path) for name in names)
     return sum(os.path.getsize(os.path.join(root, name))
-               for root, _, names in os.walk(_local(path)) for name in names)
+               for root, _, names in os.walk(local_path(path)) for name in names)
 
 
 def same_file(a, b):
     """Whether two existing paths are the same file."""
     if is_remote(a) or is_remote(b):
         return is_remote(a) and is_remote(b) and normalize(a) == normalize(b) and exists(a)
-    return os.path.exists(_local(a)) and os.path.exists(_local(b)) and \
-        os.path.samefile(_local(a), _local(b))
+    return os.path.exists(local_path(a)) and os.path.exists(local_path(b)) and \
+        os.path.samefile(local_path(a), local_path(b))
 
 
 def is_gzip(path):
@@ -198,12 +200,12 @@ def open_file(path, mode="r", encoding="utf-8", newline=None, decompress=True):
     gunzip = decompress and is_gzip(path) and "r" in mode
     if not is_remote(path) and not gunzip:
         if "b" in mode:
-            return open(_local(path), mode)  # pylint: disable=consider-using-with
-        return open(_local(path), mode, encoding=encoding, newline=newline)  # pylint: disable=consider-using-with
+            return open(local_path(path), mode)  # pylint: disable=consider-using-with
+        return open(local_path(path), mode, encoding=encoding, newline=newline)  # pylint: disable=consider-using-with
     binary = mode.replace("b", "") + "b"
-    if is_remote(path) and "r" in mode and not _gfile().exists(path):
+    if is_remote(path) and "r" in mode and not gfile().exists(path):
         raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
-    handle = _gfile().GFile(path, binary) if is_remote(path) else open(_local(path), binary)  # pylint: disable=consider-using-with
+    handle = gfile().GFile(path, binary) if is_remote(path) else open(local_path(path), binary)  # pylint: disable=consider-using-with
     if gunzip:
         handle = _gunzipped(handle)
     elif is_remote(path):
@@ -259,31 +261,13 @@ def read_bytes(path):
         return handle.read()
 
 
-def append_text(path, text):
-    """Appends `text` to a file (a log line), creating it if needed. Remote file
-    systems without append (object stores) get the file rewritten whole."""
-    if not is_remote(path):
-        with open(_local(path), "a", encoding="utf-8") as handle:
-            handle.write(text)
-        return
-    try:
-        with _gfile().GFile(path, "a") as handle:
-            handle.write(text)
-    except Exception as error:  # pylint: disable=broad-except
-        import tensorflow as tf
-        if not isinstance(error, tf.errors.UnimplementedError):
-            raise
-        before = read_text(path) if exists(path) else ""
-        from zoo.atomic_files import atomic_write_text
-        atomic_write_text(path, before + text)
-
 
 def walk(path, topdown=True):
     """tf.io.gfile.walk without the entries that do not exist (ram:// lists
     `assets.extra` as a file `.extra` of `assets` too)."""
-    gfile = _gfile()
-    for root, dirs, names in gfile.walk(path, topdown=topdown):
-        yield root, dirs, [n for n in names if gfile.exists(join(root, n))]
+    fs = gfile()
+    for root, dirs, names in fs.walk(path, topdown=topdown):
+        yield root, dirs, [n for n in names if fs.exists(join(root, n))]
 
 
 def check_writable_dir(path, what):
@@ -295,7 +279,7 @@ def check_writable_dir(path, what):
             message = getattr(error, "message", str(error))
             raise PermissionError(f"cannot create {what} '{path}': {message}") from None
         return
-    path = _local(path)
+    path = local_path(path)
     try:
         os.makedirs(path, exist_ok=True)
     except OSError as error:

@@ -33,7 +33,7 @@ class RunConfig:
     task_config: dict
     seq_len: int
     lowercase: bool = True
-    tokenizer: str = "wordpiece"  # a kind of zoo.data.encoders.TOKENIZERS
+    tokenizer: str = "wordpiece"  # a kind of zoo.data.tokenizers.encoders.TOKENIZERS
     vocab_file: str = VOCAB_FILE  # in model_dir; empty for byte tokenizers
     data_fields: tuple = ("text",)
     text_mode: str = "line"

@@ -19,7 +19,7 @@ import zoo  # noqa: F401  (sets the Keras backend)
 import tensorflow as tf
 
 from plugins.discovery import load_plugins
-from zoo.data.readers import aligned_sources
+from zoo.data.formats.readers import aligned_sources
 from zoo.evaluate.evaluation import evaluate_model_dir
 from zoo.run_config import load_run_config
 

@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from plugins import MODELS, TASKS
 from plugins.discovery import load_plugins
-from zoo.data.encoders import load_encoder
+from zoo.data.tokenizers.encoders import load_encoder
 from zoo.train.optimizer import create_optimizer
 
 GROUPS = [("embedding", r"embedding"), ("query", r"query"), ("key/value", r"key|value"),

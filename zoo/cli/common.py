@@ -67,7 +67,7 @@ def show_flags_in_help(module):
 #: when one is raised, so that a tool that never imports the training modules
 #: (zoo-vocab) does not import TensorFlow for their classes.
 EXPECTED_ERRORS = (("plugins", ("OverrideError", "PluginImportError", "RegistryError")),
-                   ("zoo.data.columns", ("DataError",)),
+                   ("zoo.data.formats.columns", ("DataError",)),
                    ("zoo.train.freezing", ("FreezeError",)),
                    ("zoo.train.initialization", ("RestoreError",)),
                    ("zoo.train.loop", ("NonFiniteLossError",)))

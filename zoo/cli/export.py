@@ -33,8 +33,8 @@ def main(argv):
     eval_paths = []
     columns = FLAGS.columns or config.training.get("columns", "")  # (default: the run's)
     if FLAGS.eval_data:
-        from zoo.data.files import expand_paths
-        from zoo.data.readers import aligned_sources, check_columns, check_readable
+        from zoo.data.formats.files import expand_paths
+        from zoo.data.formats.readers import aligned_sources, check_columns, check_readable
         try:
             check_columns(columns, config.data_fields)
         except ValueError as error:

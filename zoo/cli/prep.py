@@ -35,7 +35,7 @@ flags.DEFINE_integer("max_words", 0, "Drop rows with more words; 0: no limit.")
 
 
 def config_from_flags(FLAGS):
-    from zoo.data.readers import check_columns
+    from zoo.data.formats.readers import check_columns
     from zoo.prep.clean import PrepConfig
     try:
         check_columns(FLAGS.columns, tuple(FLAGS.fields))
@@ -58,8 +58,8 @@ def config_from_flags(FLAGS):
 
 
 def main(argv):
-    from zoo.data.files import expand_paths
-    from zoo.data.readers import file_format
+    from zoo.data.formats.files import expand_paths
+    from zoo.data.formats.readers import file_format
     from zoo.fileio import same_file
     from zoo.prep.clean import format_report, prepare
     FLAGS = flags.FLAGS

@@ -80,7 +80,7 @@ flags.DEFINE_string("tpu", "", "--strategy=tpu: a Cloud TPU name, grpc://host:po
                     "on a TPU VM; empty: from the environment (TPU_NAME).")
 flags.DEFINE_integer("cpu_replicas", 1, "Split the CPU into N logical devices (testing mirrored).")
 flags.DEFINE_boolean("export", True, "Export a SavedModel when training ends.")
-# -- speed: precision, XLA, batching, gradient accumulation (zoo.train.precision, zoo.data.bucketing,
+# -- speed: precision, XLA, batching, gradient accumulation (zoo.train.precision, zoo.data.pipeline.bucketing,
 #    zoo.train.accumulation) --
 flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"],
                   "Compute dtype of training; variables, checkpoints and exports stay float32. "

@@ -21,10 +21,10 @@ flags.DEFINE_list("fields", ["text"], "Text fields of .tsv/.csv/.jsonl files to 
 
 
 def main(argv):
-    from zoo.data.encoders import train_tokenizer
-    from zoo.data.files import expand_paths
-    from zoo.data.readers import check_columns, check_readable
-    from zoo.data.sampling import sample_texts
+    from zoo.data.tokenizers.encoders import train_tokenizer
+    from zoo.data.formats.files import expand_paths
+    from zoo.data.formats.readers import check_columns, check_readable
+    from zoo.data.tokenizers.vocab_sample import sample_texts
     from zoo.train.preparation import vocab_sample_bytes
     FLAGS = flags.FLAGS
     if not FLAGS.train_data:

@@ -15,9 +15,9 @@ import time
 
 import tensorflow as tf
 
-from zoo import fileio
+from zoo import atomic_files, fileio
 from zoo.assembly import assemble
-from zoo.data.pipeline import evaluation_dataset
+from zoo.data.pipeline.stream import evaluation_dataset
 from zoo.run_config import load_run_config
 from zoo.train.steps import TaskRunner, metric_names
 
@@ -49,7 +49,7 @@ def evaluate_model_dir(model_dir, eval_paths, strategy, global_batch_size, steps
               "eval_data": list(eval_paths), "seconds": time.time() - started, **results}
     if decoding:
         record["decoding"] = decoding
-    fileio.append_text(os.path.join(model_dir, "eval_log.jsonl"),
+    atomic_files.append_text(os.path.join(model_dir, "eval_log.jsonl"),
                        json.dumps(record, sort_keys=True) + "\n")
     return record
 

@@ -27,7 +27,8 @@ import unicodedata
 
 import numpy as np
 
-from zoo.data import readers
+from zoo.data.formats import readers
+from zoo.data.formats.rows import delimited_rows, jsonl_rows
 from zoo.prep.dedup import HashIndex, NearDuplicates, text_hash
 from zoo.atomic_files import atomic_open, atomic_write_text
 
@@ -167,8 +168,8 @@ def _rows(paths, fields, text_mode, named=None):
             for _, texts in rows:
                 yield texts, None, None
             continue
-        raw = readers._jsonl_rows(path) if fmt == "jsonl" else \
-            readers._delimited_rows(path, "\t" if fmt == "tsv" else ",")
+        raw = jsonl_rows(path) if fmt == "jsonl" else \
+            delimited_rows(path, "\t" if fmt == "tsv" else ",")
         columns = None
         for (number, texts), (_, row) in zip(rows, raw):  # the same rows in order
             if columns is None:

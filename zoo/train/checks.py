@@ -10,7 +10,7 @@ Example:
 import os
 
 from zoo import fileio
-from zoo.data.bucketing import BATCHINGS
+from zoo.data.pipeline.bucketing import BATCHINGS
 from zoo.run_config import config_differences, load_run_config
 from zoo.train.distribute import resolve_cluster
 from zoo.train.options import UsageError
@@ -116,7 +116,7 @@ def check_lora(opts, config):
 
 def check_columns(columns, fields):
     """--columns must parse and map only fields the task reads."""
-    from zoo.data.readers import check_columns
+    from zoo.data.formats.readers import check_columns
     try:
         check_columns(columns, fields)
     except ValueError as error:

@@ -147,7 +147,7 @@ def _hf_vocab(directory):
     names = hf_import.TOKENIZER_FILES[model_type]
     if model_type != "gpt2":
         return os.path.join(directory, names[0])
-    from zoo.data.bpe import write_bpe_file
+    from zoo.data.tokenizers.bpe import write_bpe_file
     scratch = tempfile.mkdtemp(prefix="zoo-hf-")
     atexit.register(shutil.rmtree, scratch, ignore_errors=True)
     return write_bpe_file(*(os.path.join(directory, n) for n in names),

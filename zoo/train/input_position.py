@@ -1,7 +1,7 @@
 """Where each worker keeps the position of its training input.
 
 The model's checkpoints are the chief's; a worker's input pipeline is its own
-(`zoo.data.sharding`: it reads its shards only). So after every checkpoint of
+(`zoo.data.pipeline.sharding`: it reads its shards only). So after every checkpoint of
 the model, each worker saves its input iterator's state (the shuffle block,
 packing leftovers, prefetched batches) into the shared model_dir, under
 `input/worker-<w>-of-<W>/ckpt-<step>`, with the same step and as many kept.

@@ -19,11 +19,11 @@ import time
 
 from plugins import load_plugins_reporting
 from plugins.task import ENCODER_DECODER
-from zoo.data.bucketing import check_bucketing
-from zoo.data.files import expand_paths
-from zoo.data.columns import DataError
-from zoo.data.readers import aligned_sources, check_readable
-from zoo.data.sharding import worker_files
+from zoo.data.pipeline.bucketing import check_bucketing
+from zoo.data.formats.files import expand_paths
+from zoo.data.formats.columns import DataError
+from zoo.data.formats.readers import aligned_sources, check_readable
+from zoo.data.pipeline.sharding import worker_files
 from zoo.train.checks import (check_columns, check_lora, check_resume, check_resume_stream,
                               input_shards, lora_settings, validate_options)
 from zoo.train.distribute import (any_worker, create_strategy, is_chief, same_on_all_workers,
@@ -37,7 +37,10 @@ from zoo.train.preparation import (check_task_rows, data_paths, prepare_vocab,
                                    write_builtin_corpus)
 
 
-def _resolve_config(opts):
+def resolve_config(opts):
+    """The run configuration of `opts` before any data is read: the model config (the
+    preset, an `--init_checkpoint` directory's config.json, `--model_overrides`) and
+    the task and its config (`--task_config`); bad combinations raise UsageError."""
     from plugins import MODELS, apply_overrides
     from zoo.assembly import resolve_task
     spec = MODELS.get(opts.model)
@@ -84,7 +87,7 @@ def _resolve_config(opts):
 def _resolve_tokenizer(opts, config):
     """Sets the run's tokenizer kind and file: --tokenizer, or (auto) the one of
     --init_checkpoint's run, or the family's default."""
-    from zoo.data.encoders import VOCAB_FILES, resolve_kind
+    from zoo.data.tokenizers.encoders import VOCAB_FILES, resolve_kind
     kind = opts.tokenizer
     if opts.init_checkpoint:
         from zoo.train.initialization import source_kind
@@ -108,7 +111,7 @@ def _resolve_tokenizer(opts, config):
 def check_tpu_input(opts, config):
     """A TPU's host must feed it from tf.data ops alone: training files that need
     the host's Python on every batch are refused, with the conversion to use."""
-    from zoo.data.native import host_python_reason
+    from zoo.data.formats.native import host_python_reason
     train_paths = data_paths(opts, config.data_fields)[0]
     reason = train_paths and host_python_reason(train_paths, config.data_fields,
                                                 opts.text_mode, opts.columns)
@@ -196,7 +199,7 @@ def _train_job(opts):
     cluster = validate_options(opts)
     split_cpu(opts.cpu_replicas)
     load_plugins_reporting(opts.plugins)
-    config = _resolve_config(opts)
+    config = resolve_config(opts)
     check_columns(opts.columns, config.data_fields)
     check_lora(opts, config)
     if opts.layer_lr_decay != 1.0 and config.family == ENCODER_DECODER:

@@ -3,8 +3,8 @@
 Checkpoints hold the model, the optimizer and the global step; orbit restores
 the latest one from model_dir on start, so a run resumes where it stopped and
 a finished run does nothing more. Each worker reads its own input shards
-(`zoo.data.sharding`). When tf.data reads the training files itself
-(`zoo.data.native`), every checkpoint comes with each worker's input position
+(`zoo.data.pipeline.sharding`). When tf.data reads the training files itself
+(`zoo.data.formats.native`), every checkpoint comes with each worker's input position
 (`zoo.train.input_position`: the iterator's shuffle block, packing leftovers
 and prefetched batches), and a resumed run reads on from there at once, at any
 step. Otherwise (CSV with quotes, a carriage return inside a line; or no
@@ -32,9 +32,9 @@ from zoo.train.freezing import count_parameters, freeze
 from zoo.train.layer_lr import layer_lr_factors
 from zoo.train.lora import describe, run_adapters, saved_settings
 from zoo.train.initialization import initialize_backbone
-from zoo.data.native import reads_natively
-from zoo.data.pipeline import evaluation_dataset, training_dataset
-from zoo.data.sharding import describe_shards, worker_files
+from zoo.data.formats.native import reads_natively
+from zoo.data.pipeline.stream import evaluation_dataset, training_dataset
+from zoo.data.pipeline.sharding import describe_shards, worker_files
 from zoo.train import preemption
 from zoo.train.optimizer import create_optimizer
 from zoo.train.precision import dtype_policy, with_loss_scaling
@@ -46,7 +46,7 @@ orbit.controller._log = logging.info
 
 
 def _append_json(path, record):
-    from zoo.fileio import append_text
+    from zoo.atomic_files import append_text
     append_text(path, json.dumps(record, sort_keys=True) + "\n")
 
 

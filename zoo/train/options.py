@@ -32,13 +32,13 @@ class TrainOptions:
     train_data: str = ""
     eval_data: str = ""
     text_mode: str = "line"
-    columns: str = ""  # field=column,... of TSV/CSV/JSONL (zoo.data.readers.parse_columns)
+    columns: str = ""  # field=column,... of TSV/CSV/JSONL (zoo.data.formats.readers.parse_columns)
     plugins: tuple = ()
     # -- tokenizer
     tokenizer: str = "auto"
     vocab: str = ""
     vocab_size: int = 8000
-    vocab_sample: str = "100M"  # bytes of text a vocab is trained from (zoo.data.sampling); 0: all
+    vocab_sample: str = "100M"  # bytes of text a vocab is trained from (zoo.data.tokenizers.vocab_sample); 0: all
     lowercase: bool = True
     # -- initialisation
     init_checkpoint: str = ""
@@ -68,7 +68,7 @@ class TrainOptions:
     keep_checkpoints: int = 3
     shuffle_buffer: int = 10000
     seed: int = 0
-    input_shards: int = 0  # shards of the training stream (zoo.data.sharding); 0: one per worker
+    input_shards: int = 0  # shards of the training stream (zoo.data.pipeline.sharding); 0: one per worker
     # -- distribution
     strategy: str = "auto"
     num_gpus: int = -1

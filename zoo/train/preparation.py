@@ -13,8 +13,8 @@ import os
 
 from zoo import fileio
 from zoo.data import builtin
-from zoo.data.files import expand_paths
-from zoo.data.readers import aligned_sources, check_filled, iter_rows
+from zoo.data.formats.files import expand_paths
+from zoo.data.formats.readers import aligned_sources, check_filled, iter_rows
 from zoo.train import preemption
 from zoo.train.options import UsageError
 
@@ -86,7 +86,7 @@ def write_builtin_corpus(model_dir):
 
 def vocab_sample_bytes(value):
     """--vocab_sample in bytes (0: no sampling); a bad value is a UsageError."""
-    from zoo.data.sampling import parse_size
+    from zoo.data.tokenizers.vocab_sample import parse_size
     try:
         return parse_size(value)
     except ValueError as error:
@@ -98,8 +98,8 @@ def prepare_vocab(opts, config, train_paths, directory):
     of model_dir on resume, copied from --vocab or --init_checkpoint, or trained
     from a sample of the training texts (--vocab_sample, drawn with --seed).
     Returns the vocabulary size."""
-    from zoo.data.encoders import load_encoder, train_tokenizer
-    from zoo.data.sampling import sample_texts
+    from zoo.data.tokenizers.encoders import load_encoder, train_tokenizer
+    from zoo.data.tokenizers.vocab_sample import sample_texts
     from zoo.atomic_files import atomic_copy
 
     def load(path):

@@ -13,7 +13,7 @@ import tensorflow as tf
 from plugins import TASKS
 from plugins.task import DECODER, ENCODER, ENCODER_DECODER
 from tasks.pooled_head import PooledHeadTask
-from zoo.data.readers import DataError
+from zoo.data.formats.readers import DataError
 
 
 @dataclasses.dataclass(frozen=True)

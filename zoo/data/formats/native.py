@@ -1,6 +1,6 @@
 """Data files read by tf.data's own readers, in the graph: the training hot path.
 
-The rows are those `zoo.data.readers.iter_rows` yields, for files the data
+The rows are those `zoo.data.formats.readers.iter_rows` yields, for files the data
 checks have already read through (`zoo.train.preparation.check_task_rows`):
 malformed rows fail there, with file and line, before training starts.
 
@@ -34,7 +34,9 @@ import re
 import tensorflow as tf
 
 from zoo import fileio
-from zoo.data import readers
+from zoo.data.formats.columns import DataError, parse_columns, resolve_columns
+from zoo.data.formats.rows import (ALIGNED, NUMBER_FIELDS, decoded_lines, file_format, json_value,
+                                   tfrecord_dataset)
 
 #: Lines per block of vectorised cleaning (and per `tf.py_function` call for JSONL).
 LINE_BLOCK = 1024
@@ -113,9 +115,9 @@ def _jsonl(fields, named):
     def parse_block(block, path):
         path = path.numpy().decode("utf-8")
         rows = [json.loads(line) for line in block.numpy()]
-        mapping = readers.resolve_columns(path, list(rows[0]), fields, 0, named) \
+        mapping = resolve_columns(path, list(rows[0]), fields, 0, named) \
             if rows else {}
-        return [[readers._json_value(path, 0, f, row[mapping[f]], readers.NUMBER_FIELDS)
+        return [[json_value(path, 0, f, row[mapping[f]], NUMBER_FIELDS)
                  .encode("utf-8") for row in rows] for f in fields]
 
     def read(row):
@@ -146,7 +148,7 @@ def _header(path, delimiter):
     """(line number of the header row, its column names), as the Python reader
     finds them: the first row with a non-blank cell."""
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-    reader = csv.reader((line for _, line in readers._decoded_lines(path)),
+    reader = csv.reader((line for _, line in decoded_lines(path)),
                         delimiter=delimiter, quoting=quoting)
     for row in reader:
         if any(cell.strip() for cell in row):
@@ -176,19 +178,19 @@ def file_table(paths, fields, text_mode="line", columns=None):
     """(kind, {column: values per file}) of files that one reader reads, or
     (None, None) when they need the Python reader: formats mixed, a CSV that
     quotes, a carriage return inside a line, or a header without the fields."""
-    named = readers.parse_columns(columns)
-    formats = {readers.file_format(p) for p in paths}
+    named = parse_columns(columns)
+    formats = {file_format(p) for p in paths}
     if len(formats) != 1:
         return None, None
     fmt = formats.pop()
     if fmt != "tfrecord" and any(_python_only(part, fmt) for path in paths
-                                 for part in path.split(readers.ALIGNED)):
+                                 for part in path.split(ALIGNED)):
         return None, None
     table = {"path": list(paths), "compression": [_compression(p) for p in paths]}
     if fmt == "text":
         return ("lines" if text_mode == "line" else "paragraphs"), table
     if fmt == "aligned":
-        parts = [p.split(readers.ALIGNED) for p in paths]
+        parts = [p.split(ALIGNED) for p in paths]
         return "aligned", {"path": parts, "compression": [[_compression(p) for p in row]
                                                          for row in parts]}
     if fmt == "jsonl":
@@ -199,8 +201,8 @@ def file_table(paths, fields, text_mode="line", columns=None):
         for path in paths:
             line, header = _header(path, delimiter)
             try:
-                mapping = readers.resolve_columns(path, header, fields, 1, named)
-            except readers.DataError:  # (fails at its first row, if any: in the Python reader)
+                mapping = resolve_columns(path, header, fields, 1, named)
+            except DataError:  # (fails at its first row, if any: in the Python reader)
                 return None, None
             indices = [header.index(mapping[f]) for f in fields]
             table["header_line"].append(line)
@@ -235,10 +237,10 @@ def native_examples(paths, fields=("text",), text_mode="line", columns=None, par
     if kind is None:
         return None
     if kind == "tfrecord":
-        return readers._tfrecord_dataset(paths, fields, readers.parse_columns(columns))
+        return tfrecord_dataset(paths, fields, parse_columns(columns))
     read = {"lines": _text_lines, "paragraphs": _paragraphs,
             "tsv": _delimited("\t", fields), "csv": _delimited(",", fields),
-            "jsonl": _jsonl(fields, readers.parse_columns(columns)),
+            "jsonl": _jsonl(fields, parse_columns(columns)),
             "aligned": _aligned(fields)}[kind]
     files = tf.data.Dataset.from_tensor_slices(table)
     cycle = max(1, min(parallel_files, len(paths)))

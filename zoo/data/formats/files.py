@@ -10,7 +10,7 @@ import os
 
 from zoo import fileio
 
-#: Extensions of the data formats the readers know (zoo.data.readers.file_format).
+#: Extensions of the data formats the readers know (zoo.data.formats.readers.file_format).
 DATA_EXTENSIONS = (".txt", ".jsonl", ".json", ".tsv", ".csv", ".tfrecord", ".tfrecords")
 
 

@@ -1,7 +1,7 @@
 """The special tokens of the zoo's vocabularies, in a module without TensorFlow so
 that vocabulary training (zoo-vocab) starts without importing it.
 
-`zoo.data.tokenizer` re-exports them; WordPiece and character vocabularies
+`zoo.data.tokenizers.wordpiece` re-exports them; WordPiece and character vocabularies
 start with SPECIAL_TOKENS ([PAD] is id 0), and encoder-decoder runs add the
 sentinels `<extra_id_N>` after them.
 """

@@ -23,7 +23,7 @@ import time
 import zlib
 
 from zoo import fileio
-from zoo.data.readers import ALIGNED, DataError, iter_rows
+from zoo.data.formats.readers import ALIGNED, DataError, iter_rows
 
 #: Seconds between progress lines.
 PROGRESS_SECONDS = 5.0

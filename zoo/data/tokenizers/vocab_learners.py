@@ -1,7 +1,7 @@
-"""Vocabulary learning from word counts (`zoo.data.word_counts`), with
+"""Vocabulary learning from word counts (`zoo.data.tokenizers.word_counts`), with
 SentencePiece's trainers and no TensorFlow: WordPiece vocab files for
-`zoo.data.tokenizer.WordPieceEncoder` and SentencePiece models (unigram or
-BPE) for `zoo.data.spm.SentencePieceEncoder`.
+`zoo.data.tokenizers.wordpiece.WordPieceEncoder` and SentencePiece models (unigram or
+BPE) for `zoo.data.tokenizers.spm.SentencePieceEncoder`.
 
 Both hand the trainer the distinct words with their counts (its TSV input),
 sorted by count, so its work is that of the distinct words, not of every line
@@ -34,8 +34,8 @@ import time
 
 from zoo import atomic_files, fileio
 from zoo.atomic_files import atomic_write_text
-from zoo.data.special_tokens import MASK, SPECIAL_TOKENS
-from zoo.data.word_counts import count_whitespace_words, count_words
+from zoo.data.tokenizers.special_tokens import MASK, SPECIAL_TOKENS
+from zoo.data.tokenizers.word_counts import count_whitespace_words, count_words
 
 SENTENCEPIECE_TYPES = ("unigram", "bpe")
 #: As tensorflow-text's WordPiece learner: the most frequent characters kept

@@ -18,7 +18,7 @@ import json
 import keras_hub
 import tensorflow as tf
 
-from zoo.data.tokenizer import TextEncoder
+from zoo.data.tokenizers.wordpiece import TextEncoder
 from zoo.atomic_files import atomic_write_text
 
 END_OF_TEXT = "<|endoftext|>"

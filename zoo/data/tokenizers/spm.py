@@ -1,5 +1,5 @@
 """SentencePiece (unigram or BPE) encoders, in graph via keras-hub; models are
-trained by `train_sentencepiece` (`zoo.data.vocab_learners`, without TensorFlow).
+trained by `train_sentencepiece` (`zoo.data.tokenizers.vocab_learners`, without TensorFlow).
 
 The trained model file (`spm.model`) is the tokenizer: it is kept in the
 model_dir and its bytes are embedded in exports. Ids 0-3 are <pad>, <unk>,
@@ -14,8 +14,8 @@ Example:
 import keras_hub
 
 from zoo import fileio
-from zoo.data.tokenizer import MASK, TextEncoder
-from zoo.data.vocab_learners import (  # noqa: F401  (this module's API too)
+from zoo.data.tokenizers.wordpiece import MASK, TextEncoder
+from zoo.data.tokenizers.vocab_learners import (  # noqa: F401  (this module's API too)
     SENTENCEPIECE_TYPES, seed_pieces, train_sentencepiece)
 
 SPM_SPECIAL_TOKENS = ("<pad>", "<unk>", "<s>", "</s>", MASK)

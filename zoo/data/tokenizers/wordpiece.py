@@ -1,11 +1,11 @@
 """Text encoders: in-graph tokenization (keras-hub on tensorflow-text), packing,
 and detokenization. WordPiece vocabs are trained by `train_wordpiece_vocab`
-(`zoo.data.vocab_learners`, without TensorFlow).
+(`zoo.data.tokenizers.vocab_learners`, without TensorFlow).
 
 `TextEncoder` is the interface every tokenizer kind implements (WordPiece
-here; SentencePiece in `zoo.data.spm`; characters and bytes in
-`zoo.data.chars`; GPT-2's byte-level BPE in `zoo.data.bpe`);
-`zoo.data.encoders.load_encoder` picks one by name.
+here; SentencePiece in `zoo.data.tokenizers.spm`; characters and bytes in
+`zoo.data.tokenizers.chars`; GPT-2's byte-level BPE in `zoo.data.tokenizers.bpe`);
+`zoo.data.tokenizers.encoders.load_encoder` picks one by name.
 
 Example:
     >>> vocab = train_wordpiece_vocab(texts_dataset, vocab_size=8000, path="run/vocab.txt")
@@ -21,10 +21,10 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from zoo import fileio
-from zoo.data.segment_packing import pack_segments
-from zoo.data.special_tokens import (  # noqa: F401  (the tokenizers' API too)
+from zoo.data.tokenizers.segment_packing import pack_segments
+from zoo.data.tokenizers.special_tokens import (  # noqa: F401  (the tokenizers' API too)
     CLS, MASK, NUM_SENTINELS, PAD, SEP, SPECIAL_TOKENS, UNK, sentinel_token)
-from zoo.data.vocab_learners import train_wordpiece_vocab  # noqa: F401
+from zoo.data.tokenizers.vocab_learners import train_wordpiece_vocab  # noqa: F401
 
 
 def uncased(texts, keep=SPECIAL_TOKENS):
@@ -61,7 +61,7 @@ def read_vocab(path):
         vocab.pop()
     missing = [t for t in SPECIAL_TOKENS if t not in vocab]
     if missing:
-        from zoo.data.readers import DataError
+        from zoo.data.formats.readers import DataError
         raise DataError(f"vocab file '{path}' lacks the special tokens "
                          f"{', '.join(missing)}; they must each be on a line of their own")
     return vocab
@@ -79,7 +79,7 @@ class TextEncoder:
     `encode` maps one or two 1-D string tensors to `(token_ids, segment_ids,
     padding_mask)`, each int32 of shape [batch, width]:
     `[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]`, truncated round-robin
-    (zoo.data.segment_packing, as keras-hub's MultiSegmentPacker packs). With
+    (zoo.data.tokenizers.segment_packing, as keras-hub's MultiSegmentPacker packs). With
     `trim_padding` the width is that of the batch's longest row (rounded up to
     a multiple of 8) instead of seq_len.
     """

@@ -16,7 +16,7 @@ import json
 
 import tensorflow as tf
 
-from zoo.data.tokenizer import SPECIAL_TOKENS, TextEncoder
+from zoo.data.tokenizers.wordpiece import SPECIAL_TOKENS, TextEncoder
 from zoo import fileio
 from zoo.atomic_files import atomic_write_text
 

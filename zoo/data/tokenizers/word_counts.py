@@ -1,11 +1,11 @@
 """Word counts of the texts a vocabulary is learned from, in plain Python (no
-TensorFlow): the vocabulary learners (`zoo.data.vocab_learners`) learn from
+TensorFlow): the vocabulary learners (`zoo.data.tokenizers.vocab_learners`) learn from
 the counts, not from the texts.
 
 `count_whitespace_words` counts the words between whitespace (what a
 SentencePiece trainer splits sentences into); `count_words` splits those
 further as keras-hub's WordPiece tokenizer splits text after
-`zoo.data.tokenizer.uncased`: accents stripped and case folded (`lowercase`),
+`zoo.data.tokenizers.wordpiece.uncased`: accents stripped and case folded (`lowercase`),
 whitespace and control and format characters dropped, each punctuation mark
 and CJK character a word of its own. A distinct word is normalised and split
 once, whatever its count, so 100 MB of English take a few seconds: the
@@ -25,7 +25,7 @@ import re
 import string
 import unicodedata
 
-from zoo.data.special_tokens import SPECIAL_TOKENS
+from zoo.data.tokenizers.special_tokens import SPECIAL_TOKENS
 
 #: Texts joined and split at a time.
 CHUNK = 1024
@@ -61,7 +61,7 @@ def count_whitespace_words(texts):
 
 def count_words(texts, lowercase=True):
     """{word: count} of texts (an iterable of str or a tf.data dataset), split as
-    `zoo.data.tokenizer.WordPieceEncoder` splits them before looking words up
+    `zoo.data.tokenizers.wordpiece.WordPieceEncoder` splits them before looking words up
     (after `uncased` if `lowercase`)."""
     counts = collections.Counter()
     for token, count in count_whitespace_words(texts).items():
@@ -90,7 +90,7 @@ def _uncased_token(token):
 
 
 def uncased_text(text):
-    """`zoo.data.tokenizer.uncased` in Python: NFD, combining marks (Mn) removed,
+    """`zoo.data.tokenizers.wordpiece.uncased` in Python: NFD, combining marks (Mn) removed,
     then NFKC case folding, which also removes format characters (Cf, such as
     soft hyphens and zero-width spaces)."""
     text = "".join(char for char in unicodedata.normalize("NFD", text)

@@ -19,7 +19,7 @@ Example:
     >>> encoder = load_encoder("char", "run/chars.json", seq_len=256)
 """
 from plugins.task import DECODER, ENCODER, ENCODER_DECODER
-from zoo.data.special_tokens import NUM_SENTINELS, sentinel_token
+from zoo.data.tokenizers.special_tokens import NUM_SENTINELS, sentinel_token
 
 TOKENIZERS = ("wordpiece", "sentencepiece_unigram", "sentencepiece_bpe", "char", "byte",
               "byte_bpe")
@@ -47,39 +47,39 @@ def extra_tokens(family):
 def load_encoder(kind, vocab_path, seq_len, lowercase=True, family=ENCODER, trim_padding=True):
     """The TextEncoder of a tokenizer kind (vocab_path is ignored for bytes)."""
     if kind == "wordpiece":
-        from zoo.data.tokenizer import WordPieceEncoder
+        from zoo.data.tokenizers.wordpiece import WordPieceEncoder
         return WordPieceEncoder(vocab_path, seq_len, lowercase, trim_padding)
     if kind.startswith("sentencepiece"):
-        from zoo.data.spm import SentencePieceEncoder
+        from zoo.data.tokenizers.spm import SentencePieceEncoder
         return SentencePieceEncoder(vocab_path, seq_len, trim_padding)
     if kind == "char":
-        from zoo.data.chars import CharEncoder
+        from zoo.data.tokenizers.chars import CharEncoder
         return CharEncoder(vocab_path, seq_len, trim_padding)
     if kind == "byte":
-        from zoo.data.chars import ByteEncoder
+        from zoo.data.tokenizers.chars import ByteEncoder
         return ByteEncoder(seq_len, trim_padding, extra_tokens(family))
     if kind == "byte_bpe":
-        from zoo.data.bpe import ByteBpeEncoder
+        from zoo.data.tokenizers.bpe import ByteBpeEncoder
         return ByteBpeEncoder(vocab_path, seq_len, trim_padding)
     raise ValueError(f"unknown tokenizer '{kind}'; choose from {', '.join(TOKENIZERS)}")
 
 
 def train_tokenizer(kind, texts, vocab_size, path, lowercase=True, family=ENCODER):
     """Trains a tokenizer of `kind` from strings (an iterable of str, such as
-    `zoo.data.sampling.sample_texts`, or a tf.data dataset) into `path`
+    `zoo.data.tokenizers.vocab_sample.sample_texts`, or a tf.data dataset) into `path`
     (atomically); returns the vocabulary size. WordPiece and SentencePiece
-    learn from word counts (`zoo.data.vocab_learners`), without TensorFlow."""
+    learn from word counts (`zoo.data.tokenizers.vocab_learners`), without TensorFlow."""
     extra = extra_tokens(family)
     if kind == "wordpiece":
-        from zoo.data.vocab_learners import train_wordpiece_vocab
+        from zoo.data.tokenizers.vocab_learners import train_wordpiece_vocab
         return len(train_wordpiece_vocab(texts, vocab_size, path, lowercase, extra))
     if kind.startswith("sentencepiece"):
-        from zoo.data.vocab_learners import train_sentencepiece
+        from zoo.data.tokenizers.vocab_learners import train_sentencepiece
         return train_sentencepiece(texts, vocab_size, path, kind.split("_")[1], extra)
     if hasattr(texts, "as_numpy_iterator"):  # a tf.data dataset
         texts = (t.decode("utf-8") for t in texts.as_numpy_iterator())
     if kind == "char":
-        from zoo.data.chars import train_char_vocab
+        from zoo.data.tokenizers.chars import train_char_vocab
         return len(train_char_vocab(texts, vocab_size, path, extra))
     raise ValueError(f"tokenizer '{kind}' is not trained from data"
                      + ("; give --vocab=bpe.json or a GPT-2 --init_checkpoint"

@@ -2,7 +2,7 @@
 
 Batches are preprocessed whole (tokenization is vectorised), in parallel and
 in order; batch `i` of a shard gets the stateless seed `(shard seed, i)`, so
-masking is the same on every run and on every strategy (zoo.data.sharding).
+masking is the same on every run and on every strategy (zoo.data.pipeline.sharding).
 
 Example:
     >>> ds = training_dataset(paths, task, global_batch_size=32, seed=0)
@@ -12,11 +12,11 @@ Example:
 """
 import tensorflow as tf
 
-from zoo.data.bucketing import BATCHINGS, bucketed_batches, check_bucketing
-from zoo.data.readers import read_examples
-from zoo.data.sharding import concatenated_rows, shard_files, shard_seed, shards_of_worker
+from zoo.data.pipeline.bucketing import BATCHINGS, bucketed_batches, check_bucketing
+from zoo.data.formats.readers import read_examples
+from zoo.data.pipeline.sharding import concatenated_rows, shard_files, shard_seed, shards_of_worker
 
-#: Training files read at once, interleaved one example each (zoo.data.native).
+#: Training files read at once, interleaved one example each (zoo.data.formats.native).
 PARALLEL_FILES = 8
 
 
@@ -37,12 +37,12 @@ def training_dataset(paths, task, global_batch_size, seed=0, text_mode="line",
     batch `start_batch` on (a resumed run skips the raw batches it already trained
     on, so it sees the same data and masks as an uninterrupted run).
 
-    The stream is cut into `input_shards` shards (`zoo.data.sharding`): worker
+    The stream is cut into `input_shards` shards (`zoo.data.pipeline.sharding`): worker
     `worker` of `workers` reads only its shards and yields their batches of
     `global_batch_size / input_shards` rows each, concatenated; with one worker
     that is the whole global batch. `batching="bucket"` groups examples of
-    similar length into a batch (`zoo.data.bucketing`); `columns` ({field:
-    column} or `--columns`) as in `zoo.data.readers.iter_rows`."""
+    similar length into a batch (`zoo.data.pipeline.bucketing`); `columns` ({field:
+    column} or `--columns`) as in `zoo.data.formats.readers.iter_rows`."""
     if batching not in BATCHINGS:
         raise ValueError(f"batching must be one of {', '.join(BATCHINGS)}, got '{batching}'")
     if batching == "bucket":
