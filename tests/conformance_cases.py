@@ -1,4 +1,4 @@
-"""The conformance cases of the built-in tasks and the README's example plugin
+"""The conformance cases of the built-in tasks and the example plugin of docs/plugins.md
 (multilabel): training data, a bad-rows file with its bad line, and kit options.
 The test_conformance_*.py files run them (split in three files so that pytest-xdist
 spreads them over its workers).
@@ -76,6 +76,19 @@ def parallel(path, rows, seed=0):
         f"{' '.join(words)}\t{' '.join(GERMAN[w] for w in words)}" for words in pairs])
 
 
+def paired(path, rows, seed=0):
+    """Pairs that belong together: two sentences about the same topic word."""
+    rng = random.Random(seed)
+    topics = ["owl", "river", "train", "garden", "violin", "castle", "storm", "market",
+              "lamp", "ship", "bread", "clock"]
+    lines = ["text\ttext_b"]
+    for _ in range(rows):
+        topic = rng.choice(topics)
+        lines.append(f"the {topic} {rng.choice(WORDS)} {rng.choice(WORDS)}\t"
+                     f"a {rng.choice(WORDS)} near the {topic}")
+    return write_lines(path, lines)
+
+
 def bad_file(path, content):
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
     return str(path)
@@ -114,6 +127,8 @@ CASES = {
                     "source\ttarget\n\na red cat\n", 3, {"models": ["transformer_nano"]}),
     "distill": (sentiment, "bad.tsv", "text\tlabel\na great film\tpos\na film\tgood\n", 3,
                 {"models": ["t5_nano"]}),
+    "embedding": (lambda tmp: paired(tmp / "pairs.tsv", 300), "bad.tsv",
+                  "text\ttext_b\nthe owl\ta owl\n \tthe river\n", 3, {"models": ["bert_nano"]}),
     "multilabel": (lambda tmp: tagged(tmp / "train.tsv", 300), "bad.tsv",
                    "text\tlabel\na goal\tsport\na goal\tsport|cooking\n", 3,
                    {"models": ["transformer_nano"], "plugins": ["zoo_multilabel"]}),
@@ -123,7 +138,7 @@ CASES = {
 #: The cases each test_conformance_<group>.py runs.
 GROUPS = {"encoders": ["mlm", "nsp", "mlm_nsp"],
           "generative": ["clm", "span_corruption", "translation"],
-          "pooled": ["classification", "distill", "regression", "multilabel"]}
+          "pooled": ["classification", "distill", "regression", "multilabel", "embedding"]}
 
 
 def run_case(task, directory, task_config=""):

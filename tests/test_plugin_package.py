@@ -1,5 +1,5 @@
 """The example plugin package: found through --plugins and, once pip-installed,
-through its entry point; README shows its code. (It passes the conformance kit:
+through its entry point; docs/plugins.md shows its code. (It passes the conformance kit:
 test_conformance_pooled.py's multilabel case runs the kit on this package's module.)"""
 import os
 import re
@@ -48,10 +48,9 @@ def test_installed_package_is_listed_from_its_entry_point(installed):
                      r"text, label;", out, re.M)
 
 
-def test_readme_walkthrough_is_the_example_plugin():
-    readme = open(os.path.join(ROOT, "README.md")).read()
-    section = readme.split("## Write a task plugin", 1)[1]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+def test_guide_walkthrough_is_the_example_plugin():
+    guide = open(os.path.join(ROOT, "docs", "plugins.md")).read()
+    code = re.search(r"```python\n(.*?)```", guide, re.S).group(1)
     source = open(os.path.join(PACKAGE, "zoo_multilabel", "__init__.py")).read()
-    assert code == source, "README's plugin must be plugins/examples/multilabel's module"
+    assert code == source, "docs/plugins.md's plugin must be plugins/examples/multilabel's module"
     assert len(code.splitlines()) < 100
