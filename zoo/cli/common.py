@@ -68,6 +68,8 @@ def show_flags_in_help(module):
 #: (zoo-vocab) does not import TensorFlow for their classes.
 EXPECTED_ERRORS = (("plugins", ("OverrideError", "PluginImportError", "RegistryError")),
                    ("zoo.data.formats.columns", ("DataError",)),
+                   ("zoo.models.published", ("FetchError",)),
+                   ("zoo.train.checkpoint_repair", ("CheckpointError",)),
                    ("zoo.train.freezing", ("FreezeError",)),
                    ("zoo.train.initialization", ("RestoreError",)),
                    ("zoo.train.loop", ("NonFiniteLossError",)))

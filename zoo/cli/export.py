@@ -41,11 +41,13 @@ def main(argv):
             raise common.UsageError(str(error)) from None
         eval_paths = aligned_sources(expand_paths(FLAGS.eval_data), config.data_fields)
         check_readable(eval_paths, config.data_fields, config.text_mode, columns)
+    from zoo.run_lock import claim
     from zoo.serve.quantize import QuantizeError
     try:
-        path = export_model(FLAGS.model_dir, export_dir, FLAGS.checkpoint or None,
-                            FLAGS.decoding, FLAGS.quantize, eval_paths, FLAGS.eval_batch_size,
-                            columns)
+        with claim(FLAGS.model_dir, "zoo-export"):  # (not beside a zoo-train that writes it)
+            path = export_model(FLAGS.model_dir, export_dir, FLAGS.checkpoint or None,
+                                FLAGS.decoding, FLAGS.quantize, eval_paths,
+                                FLAGS.eval_batch_size, columns)
     except QuantizeError as error:
         raise common.UsageError(f"{error}; nothing was exported") from error
     print(f"export: {path}")

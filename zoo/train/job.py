@@ -13,6 +13,7 @@ Example:
     >>> train_from_flags(default_options(model="bert_nano", train_steps=20))
     >>> train_from_flags(zoo.cli.train.train_options())   # after absl parsed the flags
 """
+import contextlib
 import dataclasses
 import os
 import time
@@ -65,6 +66,11 @@ def resolve_config(opts):
     except ValueError as error:
         raise UsageError(str(error)) from None
     task_config = apply_overrides(task_class.config_class(), opts.task_config)
+    if opts.init_checkpoint and getattr(task_config, "pooling", None) == "auto":
+        from zoo.train.initialization import source_pooling
+        pooling = source_pooling(opts.init_checkpoint)  # (a sentence-transformers directory)
+        if pooling:
+            task_config = dataclasses.replace(task_config, pooling=pooling)
     if opts.batching == "bucket":
         try:
             check_bucketing(task_class, task_config)
@@ -217,12 +223,31 @@ def _train_job(opts):
         raise UsageError(f"--global_batch_size={opts.global_batch_size} is not divisible by "
                          f"{replicas} replica(s) x --grad_accum_steps={accum}: each replica "
                          "splits its share into that many equal micro-batches")
-    with write_dir(opts.model_dir, strategy) as directory:
+    with _one_writer(opts.model_dir, strategy), write_dir(opts.model_dir, strategy) as directory:
         logs = _train(opts, config, strategy, directory)
     # A barrier: the other workers wait for the chief's report and export, since the
     # coordination service takes a worker that leaves early for a crashed one.
     same_on_all_workers(strategy, "done")
     return logs
+
+
+@contextlib.contextmanager
+def _one_writer(model_dir, strategy):
+    """The chief holds model_dir (zoo.run_lock) for the whole job; when another live
+    process holds it, every worker stops before any work."""
+    from zoo.run_lock import DirectoryLocked, claim
+    refusal = None
+    with contextlib.ExitStack() as held:
+        if is_chief(strategy):
+            check_writable_dir(model_dir, "--model_dir")
+            try:
+                held.enter_context(claim(model_dir, "zoo-train"))
+            except DirectoryLocked as error:
+                refusal = error
+        if any_worker(strategy)(refusal is not None):
+            raise refusal or DirectoryLocked("the chief could not claim --model_dir (its log "
+                                             "names the holder); every worker stops")
+        yield
 
 
 def _stopped(where, then="resume", logs=None):
@@ -288,6 +313,7 @@ def _train(opts, config, strategy, directory):
         raise UsageError("the workers disagree on the run: start every worker with the same "
                          "flags and data (a vocab each worker trains must come out the same)")
     save_run_config(config, directory)
+    _repair_chief_first(opts.model_dir, chief, stop_all)
     from zoo.train.loop import run_training
     logs = run_training(opts, config, strategy, train_paths, eval_paths, warmup, directory)
     if "preempted" in logs or not chief:
@@ -333,6 +359,22 @@ def _vocab_chief_first(opts, config, train_paths, directory, chief, stop_all):
         raise failure or UsageError("the chief could not prepare the vocab (its log says "
                                     "why); every worker stops")
     return size if chief else prepare_vocab(opts, config, train_paths, directory)
+
+
+def _repair_chief_first(model_dir, chief, stop_all):
+    """The chief sets damaged newest checkpoints aside (zoo.train.checkpoint_repair)
+    before any worker restores; a model_dir whose checkpoints all fail stops all."""
+    from zoo.train.checkpoint_repair import CheckpointError, repair_checkpoints
+    failure = None
+    if chief:
+        try:
+            repair_checkpoints(model_dir)
+        except CheckpointError as error:
+            failure = error
+    if stop_all(failure is not None):
+        raise failure or CheckpointError("the chief found no checkpoint of --model_dir that "
+                                         "can be restored (its log says why); every worker "
+                                         "stops")
 
 
 def _report_missing(model_dir):
