@@ -51,3 +51,37 @@ def test_adamw_updates_every_weight_exactly_as_keras_adamw(graph, clip_norm):
         np.testing.assert_array_equal(mine, reference, err_msg=name)
     if graph:  # the schedule and the bias corrections are built once, not per variable
         assert our_ops < their_ops * 0.75, (our_ops, their_ops)
+
+
+#: (decay, end_ratio) -> {step: closed-form value} for peak 2.0, 4 warmup steps, 12 in all:
+#: warmup 2*s/4; then, at progress p = (s-4)/8, linear 2*(r + (1-r)*(1-p)), cosine
+#: 2*(r + (1-r)*(1+cos(pi*p))/2), constant 2.
+CLOSED_FORM = {
+    ("linear", 0.0): {0: 0.0, 1: 0.5, 2: 1.0, 4: 2.0, 6: 1.5, 8: 1.0, 10: 0.5, 12: 0.0, 20: 0.0},
+    ("linear", 0.1): {2: 1.0, 4: 2.0, 8: 1.1, 12: 0.2, 30: 0.2},
+    ("cosine", 0.0): {2: 1.0, 4: 2.0, 6: 1.7071068, 8: 1.0, 10: 0.2928932, 12: 0.0, 16: 0.0},
+    ("cosine", 0.1): {4: 2.0, 6: 1.7363961, 8: 1.1, 10: 0.4636039, 12: 0.2},
+    ("constant", 0.0): {0: 0.0, 3: 1.5, 4: 2.0, 11: 2.0, 50: 2.0},
+}
+
+
+@pytest.mark.parametrize("decay,end_ratio", sorted(CLOSED_FORM))
+def test_warmup_decay_gives_the_closed_form_values(decay, end_ratio):
+    schedule = WarmupDecay(2.0, 4, 12, decay, end_ratio)
+    for step, expected in CLOSED_FORM[decay, end_ratio].items():
+        assert float(schedule(step)) == pytest.approx(expected, abs=1e-6), (decay, step)
+
+
+def test_warmup_decay_without_warmup_starts_at_the_peak():
+    assert float(WarmupDecay(3.0, 0, 10)(0)) == pytest.approx(3.0)
+    assert float(WarmupDecay(3.0, 0, 10)(5)) == pytest.approx(1.5)
+
+
+def test_cosine_warmup_decay_equals_keras_cosine_decay_with_warmup():
+    """Keras's CosineDecay has the same warmup-then-cosine shape (not linear or
+    constant decay after a warmup, hence WarmupDecay)."""
+    ours = WarmupDecay(2.0, 4, 12, "cosine", end_ratio=0.1)
+    keras_one = keras.optimizers.schedules.CosineDecay(
+        0.0, decay_steps=8, alpha=0.1, warmup_target=2.0, warmup_steps=4)
+    for step in range(0, 16):
+        assert float(ours(step)) == pytest.approx(float(keras_one(step)), abs=1e-6), step

@@ -2,7 +2,11 @@
 
 No plotting library: a report is written after every training run, and drawing
 it should cost nothing next to the run (a few milliseconds, against most of a
-CPU second and a second of import for a matplotlib figure).
+CPU second and a second of import for a matplotlib figure). Kept beside
+matplotlib for that reason and one more: matplotlib is no dependency of the zoo
+(nor of its test extras), and a line chart of a few series with ticks is all the
+report draws, so adding a plotting stack (and its fonts and backends) to every
+install would buy nothing the report shows.
 
 Example:
     >>> panel = line_chart("training loss", {"loss": ([10, 20, 30], [5.0, 3.1, 2.4])})

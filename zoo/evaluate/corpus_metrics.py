@@ -1,5 +1,11 @@
 """Metrics over a whole eval set, computed on the host with numpy.
 
+F1, Matthews correlation and Pearson/Spearman are kept here beside scikit-learn
+and scipy: each is a few lines of numpy, while those two libraries (about 200 MB
+installed, and their import time in every evaluation) would become runtime
+dependencies of the zoo for them. They stay test extras: tests/test_corpus_metrics.py
+checks each of these against `sklearn.metrics` and `scipy.stats`.
+
 Example:
     >>> macro_f1([0, 1, 1], [0, 1, 0], num_classes=2)
     0.6666666666666666

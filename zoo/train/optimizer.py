@@ -25,7 +25,19 @@ OPTIMIZERS = ("adamw", "adafactor")
 @keras.saving.register_keras_serializable(package="zoo")
 class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
     """Linear warmup from 0 to `peak` over `warmup_steps`, then decay to
-    `peak * end_ratio` at `total_steps` (linear or cosine), or stay constant."""
+    `peak * end_ratio` at `total_steps` (linear or cosine), or stay constant.
+
+    Kept beside `keras.optimizers.schedules`: Keras has a warmup only in
+    `CosineDecay` (`warmup_target`, `warmup_steps`), which this equals for
+    `decay="cosine"` (tests/test_optimizer.py checks both against closed-form
+    values); linear and constant decay after a warmup would need a wrapper
+    schedule anyway, and one class keeps the three and their saved config
+    (`get_config`, in checkpoints) the same.
+
+        >>> schedule = WarmupDecay(2.0, warmup_steps=4, total_steps=12, decay="linear")
+        >>> [float(schedule(s)) for s in (2, 4, 8, 12)]
+        [1.0, 2.0, 1.0, 0.0]
+    """
 
     def __init__(self, peak, warmup_steps, total_steps, decay="linear", end_ratio=0.0):
         if decay not in DECAYS:

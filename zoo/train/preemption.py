@@ -9,6 +9,13 @@ model_dir the same command resumes. Host-side loops that read the data raise
 `Interrupted` to end their phase early; phases that cannot look (vocab training,
 an export) finish first.
 
+Kept beside `tf.distribute.experimental.PreemptionCheckpointHandler`, which
+supports only MultiWorkerMirroredStrategy and TPUStrategy (not `one_device` or
+`mirrored`, where most runs are), restores and saves through its own checkpoint
+(not the runtime's manager, with its input positions and kept-checkpoint
+count), and ends the process itself after saving; a job here must also stop
+cleanly between its other phases (data checks, vocab, report, export).
+
 Example:
     >>> with sigterm_stops():
     ...     check_data()
