@@ -55,6 +55,22 @@ def missing_header_column(d, _):
 
 
 @case
+def tsv_header_naming_a_column_twice(d, _):
+    path = write(d / "twice.tsv", "sentence\tsentence\tlabel\nthe cat\ta dog\tpos\n")
+    return (train(d, task="classification", train_data=path), DataError,
+            f"{path}:1: the header names column 'sentence' 2 times (sentence, sentence, "
+            "label); give each column its own name")
+
+
+@case
+def csv_header_naming_a_column_twice(d, _):
+    path = write(d / "twice.csv", "label,text,label\npos,the cat,neg\n")
+    return (lambda: list(iter_rows(path, ("text", "label"))), DataError,
+            f"{path}:1: the header names column 'label' 2 times (label, text, label); give "
+            "each column its own name")
+
+
+@case
 def jsonl_line_not_an_object(d, _):
     path = write(d / "rows.jsonl", '{"text": "the cat", "label": 0}\n["a dog", 1]\n')
     return (lambda: list(iter_rows(path, ("text", "label"))), DataError,

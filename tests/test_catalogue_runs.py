@@ -41,6 +41,72 @@ def non_positive_step_count(d, _):
 
 
 @case
+def negative_learning_rate(d, _):  # (trained by gradient ascent, in silence)
+    return (train(d, learning_rate=-0.001), UsageError,
+            "--learning_rate must be a finite number > 0, got -0.001")
+
+
+@case
+def nan_learning_rate(d, _):  # (stopped with "the loss is nan in steps 1-4")
+    return (train(d, learning_rate=float("nan")), UsageError,
+            "--learning_rate must be a finite number > 0, got nan")
+
+
+@case
+def negative_weight_decay(d, _):
+    return (train(d, weight_decay=-0.1), UsageError,
+            "--weight_decay must be a finite number >= 0, got -0.1")
+
+
+@case
+def infinite_clip_norm(d, _):
+    return (train(d, clip_norm=float("inf")), UsageError,
+            "--clip_norm must be a finite number >= 0 (0: no clipping), got inf")
+
+
+@case
+def zero_eval_steps(d, _):
+    return (train(d, eval_steps=0), UsageError,
+            "--eval_steps must be -1 (all of --eval_data) or an integer >= 1, got 0")
+
+
+@case
+def zero_keep_checkpoints(d, _):
+    return (train(d, keep_checkpoints=0), UsageError,
+            "--keep_checkpoints must be an integer >= 1, got 0")
+
+
+@case
+def zero_grace_period(d, _):
+    return (train(d, grace_period=0.0), UsageError,
+            "--grace_period must be a finite number > 0 (seconds), got 0.0")
+
+
+@case
+def vocab_size_below_the_special_tokens(d, monkeypatch):  # (blamed the zoo's own vocab file)
+    import zoo.train.job
+    monkeypatch.setattr(zoo.train.job, "check_task_rows", fail_if_called)
+    return (train(d, vocab_size=3, train_data=corpus(d)), UsageError,
+            "--vocab_size=3 leaves no room for a learned token: a wordpiece vocab of "
+            "'bert_nano' starts with 5 special tokens; give at least 6")
+
+
+@case
+def vocab_size_below_the_sentinels(d, monkeypatch):
+    import zoo.train.job
+    monkeypatch.setattr(zoo.train.job, "check_task_rows", fail_if_called)
+    return (train(d, model="t5_nano", task="span_corruption", vocab_size=100,
+                  train_data=corpus(d)), UsageError,
+            "--vocab_size=100 leaves no room for a learned token: a sentencepiece_unigram "
+            "vocab of 't5_nano' starts with 5 special tokens and 100 sentinels; give at "
+            "least 106")
+
+
+def fail_if_called(*_):
+    raise AssertionError("the data was read before the flags were checked")
+
+
+@case
 def seq_len_that_leaves_no_room_for_mlm(d, _):
     return (train(d, task="mlm", seq_len=1), UsageError,
             "--seq_len=1 leaves no room for task 'mlm': it needs at least 3 (its special "

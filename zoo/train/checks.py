@@ -13,6 +13,7 @@ from zoo import fileio
 from zoo.data.pipeline.bucketing import BATCHINGS
 from zoo.run_config import config_differences, load_run_config
 from zoo.train.distribute import resolve_cluster
+from zoo.train.flag_domains import check_domains
 from zoo.train.options import UsageError
 from zoo.train.preparation import BUILTIN_TRAIN, vocab_sample_bytes
 
@@ -25,6 +26,7 @@ STREAM_SETTINGS = {"train_data": None, "global_batch_size": None, "seed": None,
 
 def validate_options(opts):
     """Ranges and combinations of the options; returns the multi_worker cluster (or None)."""
+    check_domains(opts)
     for name in ("train_steps", "global_batch_size", "seq_len", "steps_per_loop",
                  "checkpoint_every"):
         if getattr(opts, name) <= 0:

@@ -27,6 +27,7 @@ from zoo.data.formats.readers import aligned_sources, check_readable
 from zoo.data.pipeline.sharding import worker_files
 from zoo.train.checks import (check_columns, check_lora, check_resume, check_resume_stream,
                               input_shards, lora_settings, validate_options)
+from zoo.train.flag_domains import check_vocab_size
 from zoo.train.distribute import (any_worker, create_strategy, is_chief, same_on_all_workers,
                                   split_cpu, worker_position, write_dir)
 from zoo import fileio
@@ -206,6 +207,7 @@ def _train_job(opts):
     split_cpu(opts.cpu_replicas)
     load_plugins_reporting(opts.plugins)
     config = resolve_config(opts)
+    check_vocab_size(opts, config)
     check_columns(opts.columns, config.data_fields)
     check_lora(opts, config)
     if opts.layer_lr_decay != 1.0 and config.family == ENCODER_DECODER:

@@ -65,6 +65,7 @@ class TrainOptions:
     eval_steps: int = -1
     steps_per_loop: int = 50
     checkpoint_every: int = 500
+    grace_period: float = 25.0  # seconds from SIGTERM to the kill (zoo.train.preemption)
     keep_checkpoints: int = 3
     shuffle_buffer: int = 10000
     seed: int = 0

@@ -142,6 +142,11 @@ def delimited_rows(path, delimiter):
         if header is None:
             return
         header = [h.strip() for h in header]
+        for name in header:
+            if header.count(name) > 1:  # which one a field reads would be a guess
+                raise DataError(f"{path}:{reader.line_num}: the header names column '{name}' "
+                                f"{header.count(name)} times ({', '.join(header)}); give each "
+                                "column its own name")
         for row in reader:
             number = reader.line_num
             if not row or (len(row) == 1 and not row[0].strip()):
