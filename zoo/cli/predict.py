@@ -59,6 +59,8 @@ def _signature_from_export(export_dir, name):
 
 
 def main(argv):
+    from zoo.cli.devices import report_devices
+    report_devices()  # (before TensorFlow's first use)
     import tensorflow as tf
 
     from zoo.serve.predictions import describe, to_python

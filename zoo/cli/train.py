@@ -61,9 +61,6 @@ flags.DEFINE_integer("eval_every", 0, "Evaluate every N steps (0: only at the en
 flags.DEFINE_integer("eval_steps", -1, "Batches per evaluation; -1: the whole --eval_data.")
 flags.DEFINE_integer("steps_per_loop", 50, "Steps per host loop (one progress line each).")
 flags.DEFINE_integer("checkpoint_every", 500, "Save a checkpoint every N steps.")
-flags.DEFINE_float("grace_period", 25.0, "Seconds a preemption leaves between SIGTERM and the "
-                   "kill (Spot VMs, Kubernetes: 30). SIGTERM saves a checkpoint after the "
-                   "current step; a warning says when one step plus a save takes longer.")
 flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept in --model_dir.")
 flags.DEFINE_integer("shuffle_buffer", 10000, "Examples per shuffled block, each epoch anew (1: no "
                      "shuffle).")
@@ -108,9 +105,11 @@ def train_options(flag_values=flags.FLAGS):
 
 
 def main(argv):
-    from zoo.train.job import train_from_flags
     if len(argv) > 1:
         raise common.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    from zoo.cli.devices import report_devices
+    report_devices(gpus_wanted=flags.FLAGS.num_gpus > 0)  # (before TensorFlow's first use)
+    from zoo.train.job import train_from_flags
     train_from_flags(train_options())
 
 
