@@ -2,6 +2,8 @@
 
     zoo-export --model_dir=runs/a --export_dir=serving/a
     zoo-export --model_dir=runs/a --quantize=int8 --eval_data=dev.tsv   # + size/metric report
+    zoo-export --model_dir=runs/a --format=transformers   # runs/a/transformers/1: config.json,
+                                                          # model.safetensors, tokenizer files
 """
 from absl import flags
 
@@ -16,6 +18,15 @@ flags.DEFINE_string("decoding", "", "Decoding options of generative tasks baked 
 flags.DEFINE_enum("quantize", "", ["", "int8"], "Weight-only post-training quantization of "
                   "the export (Keras int8 kernels and embeddings); empty: float weights.")
 flags.DEFINE_integer("eval_batch_size", 64, "Batch size of the --eval_data evaluation.")
+flags.DEFINE_enum("format", "saved_model", ["saved_model", "transformers"],
+                  "saved_model: a SavedModel for TF Serving (raw-text signatures). "
+                  "transformers: the backbone as a Hugging Face directory (config.json, "
+                  "model.safetensors, tokenizer files; BERT, GPT-2, T5) that --init_checkpoint "
+                  "and transformers' from_pretrained read; its --export_dir defaults to "
+                  "<model_dir>/transformers.")
+
+#: The file that marks a version directory of each --format.
+VERSION_MARKERS = {"saved_model": "saved_model.pb", "transformers": "model.safetensors"}
 
 
 def main(argv):
@@ -31,7 +42,10 @@ def main(argv):
     config = load_run_config(FLAGS.model_dir)
     FLAGS.plugins = list(FLAGS.plugins) or list(config.plugins)
     common.load_plugins_reporting()
+    if FLAGS.format == "transformers":
+        return export_transformers_format(FLAGS)
     export_dir = FLAGS.export_dir or os.path.join(FLAGS.model_dir, "export")
+    check_export_dir(export_dir, FLAGS.format)
     eval_paths = []
     columns = FLAGS.columns or config.training.get("columns", "")  # (default: the run's)
     if FLAGS.eval_data:
@@ -54,6 +68,48 @@ def main(argv):
         raise common.UsageError(f"{error}; nothing was exported") from error
     print(f"export: {path}")
     print_report(path)
+
+
+def check_export_dir(export_dir, format_name):
+    """Refuses an export_dir whose versions are of the other --format: TF Serving
+    loads the highest version, and it must be a SavedModel."""
+    from zoo import fileio
+    if not fileio.isdir(export_dir):
+        return
+    for name in fileio.listdir(export_dir):
+        for other, marker in VERSION_MARKERS.items():
+            if other != format_name and name.strip("/").isdigit() and \
+                    fileio.exists(fileio.join(export_dir, name.strip("/"), marker)):
+                raise common.UsageError(
+                    f"'{export_dir}' holds --format={other} versions ({name.strip('/')}/"
+                    f"{marker}); give --format={format_name} an --export_dir of its own")
+
+
+def export_transformers_format(FLAGS):
+    """--format=transformers: the backbone as a Hugging Face directory."""
+    import json
+    import os
+
+    from zoo.fileio import read_text
+    from zoo.serve.hf_export import METADATA_FILE, HfExportError, export_transformers
+    unused = [f"--{name}" for name in ("decoding", "quantize", "eval_data")
+              if FLAGS[name].value]
+    if unused:
+        raise common.UsageError(f"{', '.join(unused)} apply to --format=saved_model only; "
+                                "--format=transformers writes the float backbone weights")
+    export_dir = FLAGS.export_dir or os.path.join(FLAGS.model_dir, "transformers")
+    check_export_dir(export_dir, "transformers")
+    try:
+        path = export_transformers(FLAGS.model_dir, export_dir, FLAGS.checkpoint or None)
+    except HfExportError as error:
+        raise common.UsageError(f"--format=transformers: {error}; nothing was "
+                                "exported") from None
+    metadata = json.loads(read_text(f"{path}/{METADATA_FILE}"))
+    print(f"export: {path}")
+    print(f"weights: {metadata['model_type']} backbone, {metadata['tensors']} tensors "
+          f"({metadata['values']:,} values) from {metadata['checkpoint']}"
+          + (f"; not exported (the task head): {len(metadata['not_exported'])} variables"
+             if metadata["not_exported"] else ""))
 
 
 def print_report(path):

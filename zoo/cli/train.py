@@ -61,6 +61,9 @@ flags.DEFINE_integer("eval_every", 0, "Evaluate every N steps (0: only at the en
 flags.DEFINE_integer("eval_steps", -1, "Batches per evaluation; -1: the whole --eval_data.")
 flags.DEFINE_integer("steps_per_loop", 50, "Steps per host loop (one progress line each).")
 flags.DEFINE_integer("checkpoint_every", 500, "Save a checkpoint every N steps.")
+flags.DEFINE_float("grace_period", 25.0, "Seconds a preemption leaves between SIGTERM and the "
+                   "kill (Spot VMs, Kubernetes: 30). SIGTERM saves a checkpoint after the "
+                   "current step; a warning says when one step plus a save takes longer.")
 flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept in --model_dir.")
 flags.DEFINE_integer("shuffle_buffer", 10000, "Examples per shuffled block, each epoch anew (1: no "
                      "shuffle).")
