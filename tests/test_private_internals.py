@@ -197,3 +197,16 @@ def test_keras_hub_transformers_converters():
         "resid_pdrop": 0.1})
     assert (gpt2["num_layers"], gpt2["hidden_dim"], gpt2["max_sequence_length"]) == \
         (2, 32, 48), "keras_hub.src.utils.transformers.convert_gpt2.convert_backbone_config changed"
+
+
+def test_keras_hub_transformers_weight_converters():
+    """keras_hub.src.utils.transformers.convert_*.convert_weights: zoo.serve.hf_export
+    runs keras-hub's importers against a recording loader to invert them (its
+    round trip is tests/test_hf_export.py); their call shape must stay."""
+    from keras_hub.src.utils.transformers import convert_bert, convert_gpt2
+    for module in (convert_bert, convert_gpt2):
+        parameters = list(inspect.signature(module.convert_weights).parameters)
+        assert parameters == ["backbone", "loader", "transformers_config"], \
+            f"{module.__name__}.convert_weights now takes {parameters}"
+        assert "loader.port_weight(" in inspect.getsource(module.convert_weights), \
+            f"{module.__name__}.convert_weights no longer reads through loader.port_weight"
