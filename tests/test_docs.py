@@ -213,3 +213,14 @@ def test_the_readme_stays_short_and_links_every_guide():
     linked = {target.partition("#")[0] for _, target in relative_links(ROOT / "README.md")}
     guides = {f"docs/{path.name}" for path in (ROOT / "docs").glob("*.md")}
     assert guides - linked == set(), "add these guides to the README's table"
+
+
+def test_the_readme_runs_the_tests_as_ci_does():
+    """The README's second set-up command and .ci/run install the same extras and
+    run pytest with the same arguments."""
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    ours = re.search(r"\.venv/bin/python -m pytest (.*)", readme).group(1).strip()
+    theirs = re.search(r"^python -m pytest (.*)$", ci, re.M).group(1).strip()
+    assert ours == theirs
+    assert "pip install -e '.[test]'" in readme and "pip install --quiet -e '.[test]'" in ci
