@@ -12,6 +12,8 @@ common.declare_shared_flags(__name__, "plugins")
 
 
 def main(argv):
+    from zoo.cli.devices import report_devices
+    report_devices()  # (before TensorFlow's first use: no CUDA noise where there is no GPU)
     from plugins import MODELS, TASKS
     from zoo.train.distribute import STRATEGIES
     common.load_plugins_reporting()
