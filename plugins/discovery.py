@@ -22,7 +22,7 @@ BUILTIN_MODULES = ("zoo.models.bert", "zoo.models.gpt", "zoo.models.t5",
                    "zoo.models.transformer", "tasks.mlm",
                    "tasks.nsp", "tasks.mlm_nsp", "tasks.classification", "tasks.regression",
                    "tasks.clm", "tasks.translation", "tasks.span_corruption",
-                   "tasks.distill", "tasks.electra")
+                   "tasks.distill", "tasks.electra", "tasks.embedding")
 
 _loaded = []  # (module name, source) in load order
 

@@ -18,14 +18,16 @@ import tensorflow as tf
 from plugins import OverrideError, TaskPlugin
 from zoo.data.formats.readers import DataError
 
-POOLINGS = ("auto", "mean")
+POOLINGS = ("auto", "mean", "cls", "max")
 
 
 @dataclasses.dataclass(frozen=True)
 class PooledHeadConfig:
     """Options shared by pooled-head tasks; a bad `pooling` fails when the flags are read."""
     dropout: float = 0.1  # on the pooled vector, before the head
-    pooling: str = "auto"  # auto: the backbone's pooled output if any, else mean; mean
+    #: auto: the init checkpoint's 1_Pooling/config.json (sentence-transformers) if
+    #: any, else the backbone's pooled output if any, else mean; mean, cls or max.
+    pooling: str = "auto"
 
     def __post_init__(self):
         if self.pooling not in POOLINGS:
@@ -43,13 +45,19 @@ def check_texts_not_empty(path, line, row):
 
 def pooled_vector(backbone_outputs, padding_mask, pooling="auto"):
     """The backbone's pooled output (`pooling="auto"` and the backbone has one),
-    else the mean of its sequence output over non-padding tokens."""
+    else over the sequence output's non-padding tokens: their mean (`mean`,
+    `auto`), the first token's vector (`cls`) or the feature-wise maximum (`max`),
+    as sentence-transformers pools."""
     if pooling == "auto" and isinstance(backbone_outputs, dict) and \
             "pooled_output" in backbone_outputs:
         return backbone_outputs["pooled_output"]
     sequence = backbone_outputs["sequence_output"] if isinstance(backbone_outputs, dict) \
         else backbone_outputs
+    if pooling == "cls":
+        return sequence[:, 0, :]
     mask = keras.ops.expand_dims(keras.ops.cast(padding_mask, sequence.dtype), -1)
+    if pooling == "max":
+        return keras.ops.max(keras.ops.where(mask > 0, sequence, -1e9), axis=1)
     return keras.ops.sum(sequence * mask, axis=1) / keras.ops.maximum(
         keras.ops.sum(mask, axis=1), 1.0)
 

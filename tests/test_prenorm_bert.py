@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from plugins import MODELS, apply_overrides, load_plugins
-from zoo.models.prenorm_bert import PreNormBertBackbone
+from zoo.models.bert_backbone import ZooBertBackbone
 from zoo.run_config import config_differences
 
 
@@ -19,7 +19,7 @@ def build(overrides):
 
 def test_pre_ln_blocks_with_berts_interface():
     pre, post = build("normalize_first=true,dropout=0"), build("dropout=0")
-    assert isinstance(pre, PreNormBertBackbone) and not isinstance(post, PreNormBertBackbone)
+    assert isinstance(pre, ZooBertBackbone) and not isinstance(post, ZooBertBackbone)
     assert all(layer.normalize_first for layer in pre.transformer_layers)
     assert not any(layer.normalize_first for layer in post.transformer_layers)
     # One more layer norm (after the last block); names the tasks use are BERT's.

@@ -1,5 +1,5 @@
 """BERT encoders built from keras-hub's `BertBackbone` (post-LN, as published),
-or with pre-LN blocks (`normalize_first=True`, `zoo.models.prenorm_bert`).
+or with pre-LN blocks (`normalize_first=True`, `zoo.models.bert_backbone`).
 
 Example:
     >>> from plugins import MODELS
@@ -14,18 +14,20 @@ import keras_hub
 
 from plugins import MODELS, ModelSpec
 from plugins.task import ENCODER
-from zoo.models.prenorm_bert import PreNormBertBackbone
+from zoo.models.bert_backbone import ZooBertBackbone
 from zoo.models.presets import BERT_SIZES
 
 
 def build_bert(config):
     """Returns a keras_hub BertBackbone for a `BertConfig` with its vocab size set,
-    or a `PreNormBertBackbone` when `config.normalize_first`."""
+    or a `ZooBertBackbone` for pre-LN blocks or an activation BertBackbone lacks."""
     if config.vocabulary_size <= 0:
         raise ValueError("BertConfig.vocabulary_size must be set from the tokenizer")
     fields = dataclasses.asdict(config)
-    if fields.pop("normalize_first"):
-        return PreNormBertBackbone(**fields)
+    activation = fields.pop("activation")
+    if fields["normalize_first"] or activation not in ("", "gelu_approximate"):
+        return ZooBertBackbone(**fields, activation=activation or "gelu")
+    del fields["normalize_first"]
     return keras_hub.models.BertBackbone(**fields)
 
 

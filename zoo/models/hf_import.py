@@ -30,6 +30,10 @@ CONFIG_CLASSES = {"bert": "BertConfig", "gpt2": "GptConfig", "t5": "T5Config"}
 TOKENIZER_FILES = {"bert": ("vocab.txt",), "gpt2": ("vocab.json", "merges.txt"),
                    "t5": ("spiece.model",)}
 TOKENIZER_KINDS = {"bert": "wordpiece", "gpt2": "byte_bpe", "t5": "sentencepiece_unigram"}
+#: BERT's `hidden_act` -> the zoo's activation: transformers' "gelu" is the exact
+#: (erf) GELU, "gelu_new" and "gelu_pytorch_tanh" the tanh approximation.
+BERT_ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_approximate",
+                    "gelu_pytorch_tanh": "gelu_approximate", "relu": "relu"}
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
 CONVERT_HINT = ("convert it to safetensors once, where torch and transformers are installed:\n"
                 "    import transformers\n"
@@ -98,6 +102,11 @@ def model_fields(config):
         raise HfCheckpointError(f"the {model_type} config.json lacks {error}") from None
     if model_type == "bert":
         fields["num_segments"] = config.get("type_vocab_size", 2)
+        act = config.get("hidden_act", "gelu")
+        if act not in BERT_ACTIVATIONS:
+            raise HfCheckpointError(f"the bert config.json has hidden_act '{act}'; the zoo "
+                                    f"builds {', '.join(BERT_ACTIVATIONS)}")
+        fields["activation"] = BERT_ACTIVATIONS[act]
     return fields
 
 
@@ -120,3 +129,16 @@ def lowercase(directory, default=True):
         return default
     with open(path, encoding="utf-8") as handle:
         return bool(json.load(handle).get("do_lower_case", default))
+
+
+def pooling_mode(directory):
+    """The pooling a sentence-transformers directory names in `1_Pooling/config.json`
+    (mean, cls or max), or None without one (or for a mode the zoo lacks)."""
+    path = os.path.join(directory, "1_Pooling", "config.json")
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        config = json.load(handle)
+    modes = [mode for mode in ("mean", "cls", "max") if config.get(f"pooling_mode_{mode}_tokens")
+             or (mode == "cls" and config.get("pooling_mode_cls_token"))]
+    return modes[0] if len(modes) == 1 else None

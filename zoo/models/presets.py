@@ -20,7 +20,11 @@ class BertConfig:
     dropout: float = 0.1
     max_sequence_length: int = 512
     num_segments: int = 2
-    normalize_first: bool = False  # True: pre-LN blocks (zoo.models.prenorm_bert)
+    normalize_first: bool = False  # True: pre-LN blocks (zoo.models.bert_backbone)
+    #: Feed-forward activation: "gelu" (exact, as Hugging Face's BERT checkpoints),
+    #: "gelu_approximate" (tanh, Google's BERT), "relu"; "": the block's default
+    #: (tanh GELU post-LN, keras-hub's BertBackbone; exact GELU pre-LN).
+    activation: str = ""
     vocabulary_size: int = 0  # 0: taken from the tokenizer at build time
 
 

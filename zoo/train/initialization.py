@@ -129,6 +129,13 @@ def source_model_config(path, spec, model_config):
     return dataclasses.replace(model_config, **{k: v for k, v in fields.items() if k in known})
 
 
+def source_pooling(path):
+    """The pooling a Hugging Face --init_checkpoint's `1_Pooling/config.json` names
+    (sentence-transformers: mean, cls or max), or None."""
+    kind, directory = source_kind(path)
+    return hf_import.pooling_mode(directory) if kind == "hf" else None
+
+
 def source_tokenizer(path):
     """(tokenizer kind, lowercase or None) of a Hugging Face --init_checkpoint."""
     kind, directory = source_kind(path)

@@ -4,17 +4,13 @@ the counts, not from the texts.
 
 `count_whitespace_words` counts the words between whitespace (what a
 SentencePiece trainer splits sentences into); `count_words` splits those
-further as keras-hub's WordPiece tokenizer splits text after
-`zoo.data.tokenizers.wordpiece.uncased`: accents stripped and case folded (`lowercase`),
-whitespace and control and format characters dropped, each punctuation mark
-and CJK character a word of its own. A distinct word is normalised and split
-once, whatever its count, so 100 MB of English take a few seconds: the
-whitespace split and its count.
-
-The first split is `str.split`'s, at any Unicode whitespace; keras-hub splits
-at ASCII whitespace only, after `uncased` has turned no-break and other
-spaces into " ". So without `lowercase` (and for the few spaces NFKC keeps,
-such as U+2028) "a", a no-break space and "b" are two words here, one there.
+further as `zoo.data.tokenizers.wordpiece.WordPieceEncoder` does (BERT's
+tokenizer): control and format characters removed, accents stripped and each
+character lowercased (`lowercase`), each punctuation mark and CJK character a
+word of its own. A distinct word is normalised and split once, whatever its
+count, so 100 MB of English take a few seconds: the whitespace split and its
+count. The control characters that `str.split` takes for whitespace (U+001C to
+U+001F, U+0085, vertical tab, form feed) are removed first, as BERT removes them.
 
 Example:
     >>> count_words(["Héllo, WORLD", "hello again"])
@@ -36,6 +32,8 @@ _SPECIAL = re.compile("(" + "|".join(map(re.escape, SPECIAL_TOKENS)) + ")")
 _CJK = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
         (0x2B740, 0x2B81F), (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F))
 _WORD, _DROP, _ALONE = 0, 1, 2
+#: Control characters that str.split takes for whitespace, and the rest of C0 and C1.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
 
 
 def iter_strings(texts):
@@ -45,61 +43,86 @@ def iter_strings(texts):
     return iter(texts)
 
 
-def count_whitespace_words(texts):
+def count_whitespace_words(texts, clean=False):
     """{word: count} of the words between whitespace (`str.split`) of an iterable
-    of str or a tf.data dataset, in order of first appearance."""
+    of str or a tf.data dataset, in order of first appearance; `clean` removes the
+    control characters of `_CONTROL` first."""
     counts = collections.Counter()
     chunk = []
+
+    def count():
+        text = "\n".join(chunk)
+        counts.update((_CONTROL.sub("", text) if clean else text).split())
     for text in iter_strings(texts):
         chunk.append(text)
         if len(chunk) == CHUNK:
-            counts.update("\n".join(chunk).split())
+            count()
             chunk = []
-    counts.update("\n".join(chunk).split())
+    count()
     return dict(counts)
 
 
 def count_words(texts, lowercase=True):
     """{word: count} of texts (an iterable of str or a tf.data dataset), split as
     `zoo.data.tokenizers.wordpiece.WordPieceEncoder` splits them before looking words up
-    (after `uncased` if `lowercase`)."""
+    (after `bert_normalize_text`)."""
     counts = collections.Counter()
-    for token, count in count_whitespace_words(texts).items():
-        if lowercase:
-            token = _uncased_token(token)
-        if token.isascii():
-            if token.isalnum():
-                counts[token] += count
-                continue
-            words = _ASCII_WORDS.findall(token)
-        else:
-            words = split_words(token)
-        for word in words:
+    for token, count in count_whitespace_words(texts, clean=True).items():
+        if lowercase or not token.isascii():
+            token = _normalized_token(token, lowercase)
+        if token.isascii() and token.isalnum():
+            counts[token] += count
+            continue
+        for word in _words(token):
             counts[word] += count
     return dict(counts)
 
 
-def _uncased_token(token):
-    """`uncased_text` of a token, with the special tokens in it left as written
-    (as `uncased` leaves them)."""
+def _words(token):
+    """The words of a normalised whitespace-free token; special tokens stay whole."""
     if "[" in token and _SPECIAL.search(token):
         parts = _SPECIAL.split(token)  # (the special tokens at the odd places)
-        return "".join(part if index % 2 else _uncased_token(part)
+        return [word for index, part in enumerate(parts)
+                for word in ([part] if index % 2 else _words(part))]
+    return _ASCII_WORDS.findall(token) if token.isascii() else split_words(token)
+
+
+def _normalized_token(token, lowercase):
+    """`bert_normalize_text` of a token, with the special tokens in it left as
+    written (as the encoder leaves them)."""
+    if "[" in token and _SPECIAL.search(token):
+        parts = _SPECIAL.split(token)  # (the special tokens at the odd places)
+        return "".join(part if index % 2 else _normalized_token(part, lowercase)
                        for index, part in enumerate(parts))
-    return token.lower() if token.isascii() else uncased_text(token)
+    return token.lower() if token.isascii() else bert_normalize_text(token, lowercase)
 
 
-def uncased_text(text):
-    """`zoo.data.tokenizers.wordpiece.uncased` in Python: NFD, combining marks (Mn) removed,
-    then NFKC case folding, which also removes format characters (Cf, such as
-    soft hyphens and zero-width spaces)."""
-    text = "".join(char for char in unicodedata.normalize("NFD", text)
-                   if unicodedata.category(char) not in ("Mn", "Cf"))
-    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+def bert_normalize_text(text, lowercase=True):
+    """`zoo.data.tokenizers.wordpiece.bert_normalize` in Python: NUL, U+FFFD and
+    characters of category C (but tab, LF, CR, and unassigned ones) removed,
+    whitespace (Z) made " ";
+    with `lowercase`, NFD, combining marks (Mn) removed and each character
+    lowercased on its own (no final sigma, no NFKC).
+
+    >>> bert_normalize_text("ÀB\u200bC Σ ﬁ")
+    'abc σ ﬁ'
+    """
+    kept = []
+    for char in text:
+        category = unicodedata.category(char)
+        if char in "\t\n\r" or category[0] == "Z":
+            kept.append(" ")
+        elif (category[0] != "C" or category == "Cn") and char != "\ufffd":
+            kept.append(char)
+    text = "".join(kept)
+    if not lowercase:
+        return text
+    return "".join(char.lower() for char in unicodedata.normalize("NFD", text)
+                   if unicodedata.category(char) != "Mn")
 
 
 def split_words(text):
-    """keras-hub's `pretokenize` split of a string (its regex split in Python)."""
+    """`zoo.data.tokenizers.wordpiece.split_words` of a normalised string, in Python."""
     words, word = [], []
     for char in text:
         kind = _char_kind(char)

@@ -1,6 +1,9 @@
-"""Text encoders: in-graph tokenization (keras-hub on tensorflow-text), packing,
-and detokenization. WordPiece vocabs are trained by `train_wordpiece_vocab`
-(`zoo.data.tokenizers.vocab_learners`, without TensorFlow).
+"""Text encoders: in-graph tokenization (tensorflow-text and keras-hub), packing,
+and detokenization. WordPiece is BERT's tokenizer exactly (`bert_normalize`,
+`split_words`, then tensorflow-text's FastWordpiece), so a published BERT
+checkpoint's vocab gives the ids its own tokenizer gives. WordPiece vocabs are
+trained by `train_wordpiece_vocab` (`zoo.data.tokenizers.vocab_learners`, without
+TensorFlow).
 
 `TextEncoder` is the interface every tokenizer kind implements (WordPiece
 here; SentencePiece in `zoo.data.tokenizers.spm`; characters and bytes in
@@ -16,7 +19,6 @@ Example:
 """
 import re
 
-import keras_hub
 import tensorflow as tf
 import tensorflow_text as tf_text
 
@@ -27,31 +29,66 @@ from zoo.data.tokenizers.special_tokens import (  # noqa: F401  (the tokenizers'
 from zoo.data.tokenizers.vocab_learners import train_wordpiece_vocab  # noqa: F401
 
 
-def uncased(texts, keep=SPECIAL_TOKENS):
-    """BERT's uncased normalisation of whole strings, in graph: accents stripped (NFD,
-    combining marks removed), then case folded (NFKC casefold), with the `keep`
-    tokens left as written, so "[MASK]" stays the mask token.
+#: Removed from text (BERT's `clean_text`): NUL, U+FFFD, and control, format,
+#: private-use and surrogate characters (tab, LF and CR excepted: they are
+#: whitespace). Unassigned code points stay (and make their word [UNK]).
+REMOVED = r"[\x{0}\x{FFFD}]|[^\PC\t\n\r]"
+#: Whitespace (Unicode White_Space once control characters are gone): becomes " ".
+WHITESPACE = r"[\t\n\r\p{Z}]"
+#: BERT's CJK ideograph ranges: each such character is a word of its own.
+CJK = (r"[\x{4E00}-\x{9FFF}\x{3400}-\x{4DBF}\x{20000}-\x{2A6DF}\x{2A700}-\x{2B73F}"
+       r"\x{2B740}-\x{2B81F}\x{2B820}-\x{2CEAF}\x{F900}-\x{FAFF}\x{2F800}-\x{2FA1F}]")
+#: Punctuation: a word of its own (every non-alphanumeric ASCII character, as in BERT).
+PUNCTUATION = r"[!-/:-@\[-`{-~\p{P}]"
+#: Words longer than this many characters are one [UNK] (BERT's max_input_chars_per_word).
+MAX_CHARS_PER_WORD = 100
 
-    keras-hub's WordPieceTokenizer can do this itself, but it folds case after
-    splitting words, through a `tf.where` on ragged tensors that takes about a
-    second of CPU to trace; every tf.data pipeline and every exported signature
-    traces it again. Here it is a few string ops on the dense input. (The order
-    differs from keras-hub's only for characters whose NFKC form holds
-    punctuation: "…" becomes three "." tokens, as in Hugging Face's BERT.)
 
-    >>> uncased(tf.constant(["Héllo [MASK] WORLD"])).numpy()
-    array([b'hello [MASK] world'], dtype=object)
+def bert_normalize(texts, lowercase=True, keep=SPECIAL_TOKENS):
+    """BERT's text normalisation (its `BasicTokenizer`, Hugging Face's
+    `BertNormalizer`), in graph: control characters removed and whitespace made
+    " "; CJK ideographs spaced apart; then, when `lowercase`, accents stripped
+    (NFD, combining marks removed) and each character lowercased on its own.
+    There is no NFKC: full-width letters, ligatures and "ß" stay as written, and
+    Hangul stays decomposed into jamo. The `keep` tokens ("[MASK]") are left as
+    written.
+
+    keras-hub's WordPieceTokenizer folds case with `case_fold_utf8`, which is NFKC
+    case folding: it gives other ids than the checkpoint's own tokenizer for those
+    characters, so the normalisation is done here (and tests/test_published_checkpoint.py
+    compares the ids with Hugging Face's `tokenizers` on the same vocabulary).
+
+    >>> bert_normalize(tf.constant(["Héllo [MASK] Straße\x00!"])).numpy()
+    array([b'hello [MASK] stra\xc3\x9fe!'], dtype=object)
     """
-    # Private-use characters hold the kept tokens' places: no normalisation or
-    # case folding touches them.
+    texts = tf.strings.regex_replace(texts, REMOVED, "")
+    texts = tf.strings.regex_replace(texts, WHITESPACE, " ")
+    texts = tf.strings.regex_replace(texts, CJK, r" \0 ")
+    if not lowercase:
+        return texts
+    # Private-use characters (gone from the text above) hold the kept tokens' places.
     places = [chr(0xE000 + index) for index in range(len(keep))]
     for token, place in zip(keep, places):
         texts = tf.strings.regex_replace(texts, re.escape(token), place)
     texts = tf.strings.regex_replace(tf_text.normalize_utf8(texts, "NFD"), r"\p{Mn}", "")
-    texts = tf_text.case_fold_utf8(texts)
+    # tf.strings.lower applies Unicode's final-sigma rule; BERT lowercases each
+    # character alone, so a capital sigma is always "σ".
+    texts = tf.strings.lower(tf.strings.regex_replace(texts, "\u03a3", "\u03c3"), encoding="utf-8")
     for token, place in zip(keep, places):
         texts = tf.strings.regex_replace(texts, place, token.replace("\\", "\\\\"))
     return texts
+
+
+def split_words(texts, keep=SPECIAL_TOKENS):
+    """Normalised strings [batch] -> ragged words [batch, words]: split at spaces,
+    with each punctuation mark, CJK ideograph and `keep` token a word of its own.
+
+    >>> split_words(tf.constant(["it's [MASK]."])).to_list()
+    [[b'it', b"'", b's', b'[MASK]', b'.']]
+    """
+    special = "|".join(re.escape(token) for token in keep)
+    return tf_text.regex_split(texts, delim_regex_pattern=f"{special}| |{PUNCTUATION}|{CJK}",
+                               keep_delim_regex_pattern=f"{special}|{PUNCTUATION}|{CJK}")
 
 
 def read_vocab(path):
@@ -194,15 +231,20 @@ class WordPieceEncoder(TextEncoder):
         super().__init__(read_vocab(vocab_path), seq_len, trim_padding=trim_padding,
                          vocab_path=vocab_path)
         self.lowercase = lowercase
-        # (uncased() lowercases and strips accents before keras-hub splits words)
-        self.tokenizer = keras_hub.tokenizers.WordPieceTokenizer(
-            vocabulary=self.vocabulary, lowercase=False, strip_accents=False,
-            special_tokens=list(SPECIAL_TOKENS), special_tokens_in_strings=True)
+        # Pieces by greedy longest match, as BERT's WordPiece. Words are measured in
+        # characters (MAX_CHARS_PER_WORD) before they get here, so the byte limit
+        # only has to let a word of that many 4-byte characters through.
+        self.tokenizer = tf_text.FastWordpieceTokenizer(
+            vocab=self.vocabulary, suffix_indicator="##", unknown_token=UNK,
+            max_bytes_per_word=4 * MAX_CHARS_PER_WORD, token_out_type=tf.int32,
+            no_pretokenization=True, support_detokenization=True)
 
     def tokenize(self, texts):
-        return self._ragged(self.tokenizer(uncased(texts) if self.lowercase else texts))
+        words = split_words(bert_normalize(texts, self.lowercase))
+        flat = words.flat_values
+        flat = tf.where(tf.strings.length(flat, unit="UTF8_CHAR") > MAX_CHARS_PER_WORD, UNK, flat)
+        pieces = self.tokenizer.tokenize(flat)  # [words, pieces]
+        return words.with_flat_values(pieces).merge_dims(1, 2)
 
     def _detokenize_ragged(self, ids):
         return self.tokenizer.detokenize(ids)
-
-

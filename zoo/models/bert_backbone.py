@@ -1,6 +1,10 @@
-"""BERT with pre-layer-norm blocks (Xiong et al. 2020), from keras-hub layers.
+"""BERT from keras-hub layers, for what keras-hub's `BertBackbone` does not offer:
+pre-layer-norm blocks, and the exact (erf) GELU of checkpoints trained with
+PyTorch (Hugging Face's `hidden_act: "gelu"`; BertBackbone always uses the
+tanh approximation of Google's BERT, which moves all-MiniLM-L6-v2's hidden
+states by up to 3e-3).
 
-Each block normalises its input before attention and before the feed-forward
+With `normalize_first=True` (Xiong et al. 2020) each block normalises its input before attention and before the feed-forward
 (keras-hub's `TransformerEncoder(normalize_first=True)`), and one layer norm
 follows the last block. Everything else, and every attribute name, is
 `keras_hub.models.BertBackbone`'s: token, position and segment embeddings
@@ -14,7 +18,7 @@ rates and leaves the early MLM plateau sooner. Chosen with
 `--model_overrides=normalize_first=true` on any `bert_*` size.
 
 Example:
-    >>> backbone = PreNormBertBackbone(vocabulary_size=1000, num_layers=2, num_heads=2,
+    >>> backbone = ZooBertBackbone(vocabulary_size=1000, num_layers=2, num_heads=2,
     ...                                hidden_dim=64, intermediate_dim=128)
     >>> sorted(backbone.output)
     ['pooled_output', 'sequence_output']
@@ -23,16 +27,26 @@ import keras
 import keras_hub
 
 
+def _activation(name):
+    """keras-hub's registered tanh GELU for "gelu_approximate"; Keras's own otherwise."""
+    if name == "gelu_approximate":  # (what BertBackbone uses, found by its registered name)
+        return keras.saving.get_registered_object("keras_hub>gelu_approximate")
+    return name
+
+
 def _initializer():
     return keras.initializers.TruncatedNormal(stddev=0.02)
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class PreNormBertBackbone(keras_hub.models.Backbone):
-    """BertBackbone's inputs, outputs and layer names, with pre-LN blocks."""
+class ZooBertBackbone(keras_hub.models.Backbone):
+    """BertBackbone's inputs, outputs, layer names and weight order, with pre-LN
+    blocks (`normalize_first`) and any feed-forward `activation` ("gelu" is exact,
+    "gelu_approximate" the tanh form)."""
 
     def __init__(self, vocabulary_size, num_layers, num_heads, hidden_dim, intermediate_dim,
-                 dropout=0.1, max_sequence_length=512, num_segments=2, dtype=None, **kwargs):
+                 dropout=0.1, max_sequence_length=512, num_segments=2, normalize_first=True,
+                 activation="gelu", dtype=None, **kwargs):
         self.token_embedding = keras_hub.layers.ReversibleEmbedding(
             vocabulary_size, hidden_dim, embeddings_initializer=_initializer(), dtype=dtype,
             name="token_embedding")
@@ -50,12 +64,12 @@ class PreNormBertBackbone(keras_hub.models.Backbone):
         self.transformer_layers = [
             keras_hub.layers.TransformerEncoder(
                 intermediate_dim=intermediate_dim, num_heads=num_heads,
-                activation="gelu", dropout=dropout, layer_norm_epsilon=1e-12,
-                normalize_first=True, kernel_initializer=_initializer(), dtype=dtype,
+                activation=_activation(activation), dropout=dropout, layer_norm_epsilon=1e-12,
+                normalize_first=normalize_first, kernel_initializer=_initializer(), dtype=dtype,
                 name=f"transformer_layer_{index}")
             for index in range(num_layers)]
         self.final_layer_norm = keras.layers.LayerNormalization(
-            epsilon=1e-12, dtype=dtype, name="final_layer_norm")
+            epsilon=1e-12, dtype=dtype, name="final_layer_norm") if normalize_first else None
         self.pooled_dense = keras.layers.Dense(
             hidden_dim, kernel_initializer=_initializer(), activation="tanh", dtype=dtype,
             name="pooled_dense")
@@ -68,7 +82,7 @@ class PreNormBertBackbone(keras_hub.models.Backbone):
         x = self.embeddings_dropout(self.embeddings_layer_norm(x))
         for layer in self.transformer_layers:
             x = layer(x, padding_mask=inputs["padding_mask"])
-        sequence_output = self.final_layer_norm(x)
+        sequence_output = self.final_layer_norm(x) if normalize_first else x
         pooled_output = self.pooled_dense(sequence_output[:, 0, :])
         super().__init__(inputs=inputs, outputs={"sequence_output": sequence_output,
                                                  "pooled_output": pooled_output},
@@ -81,11 +95,13 @@ class PreNormBertBackbone(keras_hub.models.Backbone):
         self.dropout = dropout
         self.max_sequence_length = max_sequence_length
         self.num_segments = num_segments
+        self.normalize_first = normalize_first
+        self.activation = activation
         self.cls_token_index = 0
 
     def get_config(self):
         config = super().get_config()
         config.update({name: getattr(self, name) for name in (
             "vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim",
-            "dropout", "max_sequence_length", "num_segments")})
+            "dropout", "max_sequence_length", "num_segments", "normalize_first", "activation")})
         return config
