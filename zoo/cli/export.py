@@ -18,6 +18,8 @@ flags.DEFINE_string("decoding", "", "Decoding options of generative tasks baked 
 flags.DEFINE_enum("quantize", "", ["", "int8"], "Weight-only post-training quantization of "
                   "the export (Keras int8 kernels and embeddings); empty: float weights.")
 flags.DEFINE_integer("eval_batch_size", 64, "Batch size of the --eval_data evaluation.")
+flags.DEFINE_integer("average_checkpoints", 0, "Export the mean of the last N "
+                     "checkpoints (ending at --checkpoint when given); 0 or 1: one checkpoint.")
 flags.DEFINE_enum("format", "saved_model", ["saved_model", "transformers"],
                   "saved_model: a SavedModel for TF Serving (raw-text signatures). "
                   "transformers: the backbone as a Hugging Face directory (config.json, "
@@ -63,7 +65,8 @@ def main(argv):
         with claim(FLAGS.model_dir, "zoo-export"):  # (not beside a zoo-train that writes it)
             path = export_model(FLAGS.model_dir, export_dir, FLAGS.checkpoint or None,
                                 FLAGS.decoding, FLAGS.quantize, eval_paths,
-                                FLAGS.eval_batch_size, columns)
+                                FLAGS.eval_batch_size, columns,
+                                average_checkpoints=FLAGS.average_checkpoints)
     except QuantizeError as error:
         raise common.UsageError(f"{error}; nothing was exported") from error
     print(f"export: {path}")

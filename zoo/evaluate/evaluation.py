@@ -18,16 +18,19 @@ import tensorflow as tf
 from zoo import atomic_files, fileio
 from zoo.assembly import assemble
 from zoo.data.pipeline.stream import evaluation_dataset
+from zoo.evaluate.averaging import last_checkpoints, restore_average
 from zoo.run_config import load_run_config
 from zoo.train.steps import TaskRunner, metric_names
 
 
 def evaluate_model_dir(model_dir, eval_paths, strategy, global_batch_size, steps=-1,
-                       text_mode=None, checkpoint=None, decoding="", columns=None):
+                       text_mode=None, checkpoint=None, decoding="", columns=None,
+                       average_checkpoints=0):
     """Returns {metric: value} of a checkpoint of model_dir (default: the latest)
     on eval_paths; `decoding` overrides generative tasks' decoding options
     (e.g. `sampler=beam,num_beams=4`); `columns` (default: the run's --columns)
-    maps fields to columns of the files."""
+    maps fields to columns of the files. `average_checkpoints=N` (N > 1) scores the
+    mean of the last N checkpoints ending at that one (zoo.evaluate.averaging)."""
     config = load_run_config(model_dir)
     checkpoint = checkpoint or tf.train.latest_checkpoint(model_dir)
     if not checkpoint:
@@ -42,6 +45,11 @@ def evaluate_model_dir(model_dir, eval_paths, strategy, global_batch_size, steps
     names = metric_names(run.task, run.model, next(iter(dataset)))
     tf.train.Checkpoint(model=run.model, global_step=step).restore(checkpoint) \
         .expect_partial().assert_existing_objects_matched()
+    averaged = last_checkpoints(model_dir, average_checkpoints, checkpoint) \
+        if average_checkpoints > 1 else []
+    if averaged:
+        with strategy.scope():
+            restore_average(run.model, averaged)
     runner = TaskRunner(strategy, run.task, run.model, None, step, None, dataset, names)
     started = time.time()
     results = {name: float(value) for name, value in runner.evaluate(steps).items()}
@@ -49,6 +57,8 @@ def evaluate_model_dir(model_dir, eval_paths, strategy, global_batch_size, steps
               "eval_data": list(eval_paths), "seconds": time.time() - started, **results}
     if decoding:
         record["decoding"] = decoding
+    if averaged:
+        record["averaged"] = [os.path.basename(p) for p in averaged]
     atomic_files.append_text(os.path.join(model_dir, "eval_log.jsonl"),
                        json.dumps(record, sort_keys=True) + "\n")
     return record

@@ -18,6 +18,7 @@ import tensorflow as tf
 from zoo import fileio
 from zoo.assembly import assemble
 from zoo.atomic_files import atomic_directory, temp_directory
+from zoo.evaluate.averaging import last_checkpoints, restore_average
 from zoo.run_config import load_run_config
 
 WARMUP_FILE = "tf_serving_warmup_requests"
@@ -111,9 +112,11 @@ def _save(run, export_dir, path, metadata):
 
 
 def export_model(model_dir, export_dir, checkpoint=None, decoding="", quantize="",
-                 eval_data=(), eval_batch_size=64, columns=None):
+                 eval_data=(), eval_batch_size=64, columns=None, average_checkpoints=0):
     """Restores the latest (or given) checkpoint of model_dir and exports it;
     `decoding` replaces decoding options of generative tasks (`sampler=beam`).
+    `average_checkpoints=N` (N > 1) exports the mean of the last N checkpoints
+    ending at that one (zoo.evaluate.averaging), named in zoo.json (`averaged`).
 
     `quantize="int8"` quantizes the weights (zoo.serve.quantize) before saving; the
     float export is then also saved to a temporary directory to record its
@@ -128,8 +131,9 @@ def export_model(model_dir, export_dir, checkpoint=None, decoding="", quantize="
     if not checkpoint:
         raise FileNotFoundError(f"'{model_dir}' has no checkpoint to export; train first")
     run = assemble(config, model_dir, decoding=decoding)
-    tf.train.Checkpoint(model=run.model).restore(checkpoint).expect_partial() \
-        .assert_existing_objects_matched()
+    averaged = last_checkpoints(model_dir, average_checkpoints, checkpoint) \
+        if average_checkpoints > 1 else [checkpoint]
+    restore_average(run.model, averaged)  # (one path: a plain restore)
     from zoo.train.lora import merge_adapters
     merged = merge_adapters(run.model)  # LoRA runs: W += A @ B * alpha / rank, no adapters
     metadata = {"task": config.task, "model": config.model,
@@ -137,6 +141,8 @@ def export_model(model_dir, export_dir, checkpoint=None, decoding="", quantize="
                 "task_config": dataclasses.asdict(run.task.config), "quantize": quantize}
     if merged:
         metadata["lora_merged_layers"] = merged
+    if len(averaged) > 1:
+        metadata["averaged"] = [os.path.basename(p) for p in averaged]
 
     def evaluate():
         return evaluate_run(run, list(eval_data), eval_batch_size,
