@@ -162,3 +162,67 @@ def test_sigterm_from_outside_before_training_exits_zero(tmp_path, data, capsys)
     assert checkpoint_name(model_dir) == "ckpt-4"
     assert versions(os.path.join(model_dir, "export")) == ["1"]
     assert_nothing_half_written(model_dir)
+
+
+# -- SIGTERM inside a host loop ----------------------------------------------------
+
+LOOP = ["--model=bert_nano", "--seq_len=16", "--global_batch_size=4", "--vocab_size=200",
+        "--train_steps=100", "--steps_per_loop=50", "--checkpoint_every=50", "--noexport",
+        "--shuffle_buffer=50", "--seed=3"]  # (dropout on: its random state resumes too)
+
+
+def checkpoint_tensors(model_dir):
+    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(model_dir))
+    return {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()
+            if not n.startswith("_")}
+
+
+def test_sigterm_inside_a_50_step_host_loop_saves_after_one_step_and_resumes_exactly(
+        tmp_path, data, monkeypatch, capsys):
+    """SIGTERM arrives at step 55 or later, inside the host loop of steps 51-100:
+    the run saves within a few steps of it (it waited for step 100 before), warns that
+    a step plus a save exceed --grace_period, and the same command then ends with
+    the weights of an uninterrupted run, bit for bit."""
+    import threading
+    import numpy as np
+    import zoo.train.steps
+    straight = str(tmp_path / "straight")
+    train(f"--model_dir={straight}", f"--train_data={data[0]}", *LOOP)
+    model_dir = str(tmp_path / "run")
+    command = [f"--model_dir={model_dir}", f"--train_data={data[0]}", *LOOP]
+    sent = {}
+    begin = zoo.train.steps.TaskRunner.train_loop_begin
+
+    def kill_inside_the_loop(runner):
+        begin(runner)
+        if int(runner.global_step.numpy()) != 50:
+            return
+
+        def watch():  # (reads the step while the in-graph loop runs)
+            while int(runner.global_step.numpy()) < 55:
+                time.sleep(0.001)
+            sent["step"], sent["time"] = int(runner.global_step.numpy()), time.time()
+            os.kill(os.getpid(), signal.SIGTERM)
+        threading.Thread(target=watch, daemon=True).start()
+    monkeypatch.setattr(zoo.train.steps.TaskRunner, "train_loop_begin", kill_inside_the_loop)
+    capsys.readouterr()
+    logs = train(*command, "--grace_period=0.001")
+    seconds = time.time() - sent["time"]
+    out = capsys.readouterr().out
+    stopped = logs["preempted"]
+    # (a step of this model takes milliseconds: the signal's way to the loop, a few)
+    assert sent["step"] <= stopped <= sent["step"] + 10 and stopped < 100, (sent, stopped)
+    assert f"SIGTERM: saved {model_dir}/ckpt-{stopped}; run the same command" in out
+    assert checkpoint_name(model_dir) == f"ckpt-{stopped}"
+    assert seconds < 10, seconds
+    assert "warning: one training step (" in out and \
+        "more than --grace_period=0.001s: a preemption may kill the job before it saves" in out
+
+    monkeypatch.undo()
+    train(*command)
+    assert f"resumed from {model_dir}/ckpt-{stopped} at step {stopped}" in capsys.readouterr().out
+    a, b = checkpoint_tensors(straight), checkpoint_tensors(model_dir)
+    assert a.keys() == b.keys() and len(a) > 50
+    for name in a:
+        if not name.startswith(("input/", "save_counter/")):  # (one save more)
+            np.testing.assert_array_equal(a[name], b[name], err_msg=name)

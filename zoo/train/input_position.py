@@ -19,6 +19,7 @@ Example:
     'runs/a/input/worker-0-of-1/ckpt-500'
 """
 import os
+import time
 
 import tensorflow as tf
 
@@ -57,8 +58,14 @@ class CheckpointsWithInput(tf.train.CheckpointManager):
             tf.train.Checkpoint(input=input_iterator), input_directory,
             max_to_keep=kwargs.get("max_to_keep", 5))
 
+    #: Seconds the latest save took, the input position's included (None before one).
+    save_seconds = None
+
     def save(self, checkpoint_number=None, check_interval=True, options=None):
+        started = time.time()
         path = super().save(checkpoint_number, check_interval, options)
         if path and self._input is not None:
             self._input.save(checkpoint_number=int(path.rsplit("-", 1)[1]))
+        if path:
+            self.save_seconds = time.time() - started
         return path

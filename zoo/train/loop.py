@@ -14,6 +14,7 @@ trained on, which it must read.
 Example:
     >>> logs = run_training(opts, run_config, strategy, ["a.txt"], [], warmup=30)
 """
+import contextlib
 import json
 import math
 import os
@@ -104,8 +105,9 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps,
     a non-chief worker's temporary write_dir, holding the vocab too); a run
     resumes from the latest checkpoint in opts.model_dir.
 
-    SIGTERM (to any worker; see zoo.train.preemption) saves a checkpoint at the end of
-    the current host loop or evaluation and returns {'preempted': step}, as does one
+    SIGTERM (to any worker; see zoo.train.preemption) saves a checkpoint after the
+    current step (multi_worker: at the end of the host loop) or evaluation and returns
+    {'preempted': step}, as does one
     that arrived before training started (without saving); a NaN/Inf loss raises
     NonFiniteLossError without saving.
     With opts.nan_policy == 'skip' such steps apply no update (see zoo.train.steps)
@@ -165,10 +167,15 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps,
     if adapted:
         lora = saved_settings(config.training)
         print(describe(adapted, lora["lora_rank"], lora["lora_alpha"], trainable, total))
+    # SIGTERM ends the in-graph host loop after the current step, with one worker (the
+    # workers of multi_worker would leave each other's collectives: they stop at the
+    # end of the host loop) and off TPUs.
+    stop_flag = tf.Variable(False, trainable=False, name="sigterm") if workers == 1 and \
+        not isinstance(strategy, tf.distribute.TPUStrategy) else None
     runner = TaskRunner(strategy, run.task, run.model, optimizer, global_step, train_ds,
                         eval_ds, names, nan_policy=nan_policy, skipped_steps=skipped_steps,
                         accum_steps=opts.grad_accum_steps,
-                        jit_compile=jit_compile)
+                        jit_compile=jit_compile, stop_flag=stop_flag)
     if position:
         restore_position(runner.input_iterator, position)
     checkpoint = tf.train.Checkpoint(model=run.model, optimizer=optimizer,
@@ -180,6 +187,7 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps,
         step_counter=global_step, checkpoint_interval=opts.checkpoint_every)
     final, last_step, skipped = {}, [resumed_step], [0]
     stop_all = any_worker(strategy)
+    budget, loops = preemption.GraceBudget(opts.grace_period), [0]
 
     def stop_if_terminated(step):
         """Every worker saves (collectively) and stops if any received SIGTERM."""
@@ -192,7 +200,12 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps,
 
     def on_train(logs):
         step = int(global_step.numpy())
+        loops[0] += 1
+        if step == last_step[0]:  # SIGTERM before the loop's first step
+            stop_if_terminated(step)
         record = {k: float(v) for k, v in logs.items()}
+        if loops[0] > 1 and record.get("steps_per_sec"):  # (the first loop traces the step)
+            budget.timed(1.0 / record["steps_per_sec"], manager.save_seconds)
         new_skips = int(skipped_steps.numpy()) - skipped[0]
         skipped[0] += new_skips
         if new_skips:
@@ -247,7 +260,9 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps,
         print(f"already trained to step {start_step} (--train_steps={opts.train_steps}); "
               "nothing to do")
         return final
-    with preemption.sigterm_stops():  # (the job's, when it runs in one)
+    stop_in_graph = preemption.on_request(lambda: stop_flag.assign(True)) \
+        if stop_flag is not None else contextlib.nullcontext()
+    with preemption.sigterm_stops(), stop_in_graph:  # (the job's, when it runs in one)
         if stop_all(preemption.requested()):  # arrived while the model was being built
             print(f"SIGTERM: stopped before training step {start_step + 1}; run the same "
                   "command to resume", flush=True)

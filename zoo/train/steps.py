@@ -117,17 +117,20 @@ class TaskRunner(orbit.StandardTrainer, orbit.StandardEvaluator):
 
     `accum_steps` micro-batches per optimizer step (zoo.train.accumulation);
     `jit_compile` compiles each micro-batch's forward and backward with XLA.
+    `stop_flag` (a boolean tf.Variable, or None) ends the in-graph host loop
+    before the next step once it is true (zoo.train.preemption sets it on SIGTERM).
     """
 
     def __init__(self, strategy, task, model, optimizer, global_step, train_dataset,
                  eval_dataset, names, nan_policy="stop", skipped_steps=None, accum_steps=1,
-                 jit_compile=False):
+                 jit_compile=False, stop_flag=None):
         if nan_policy not in NAN_POLICIES:
             raise ValueError(f"unknown nan_policy '{nan_policy}'; choose from "
                              f"{', '.join(NAN_POLICIES)}")
         self.strategy = strategy
         self.task, self.model, self.optimizer = task, model, optimizer
         self.global_step = global_step
+        self.stop_flag = stop_flag
         self.nan_policy = nan_policy
         self.accum_steps = accum_steps
         # Normalising inside the step needs the weights of all replicas (a
@@ -242,6 +245,21 @@ class TaskRunner(orbit.StandardTrainer, orbit.StandardEvaluator):
         def skip():
             self.skipped_steps.assign_add(1)
         tf.cond(finite, apply, skip)
+
+    def create_train_loop_fn(self):
+        """orbit's in-graph loop, which with a `stop_flag` checks it before each step."""
+        if self.stop_flag is None:
+            return super().create_train_loop_fn()
+        stop, step = self.stop_flag, self.train_step
+
+        @tf.function
+        def loop_fn(iterator, num_steps):
+            for _ in tf.range(num_steps):
+                if stop.read_value():
+                    break
+                with tf.name_scope(""):
+                    step(iterator)
+        return loop_fn
 
     def train_loop_begin(self):
         self.train_sums.reset()
