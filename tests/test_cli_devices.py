@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from zoo.cli.devices import describe, kept_lines
+from zoo.cli.devices import cuda_noise_dropped, describe, kept_lines
 
 CAUGHT = ("I0000 oneDNN custom operations are on.\n"
           "I0000 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will "
@@ -27,6 +27,12 @@ def test_devices_in_one_line():
     gpus = [Device(f"/physical_device:GPU:{i}", "GPU") for i in range(2)]
     assert describe([cpu]) == "CPU (no GPU found)"
     assert describe([cpu, *gpus]) == "2 GPU (GPU:0, GPU:1), CPU"
+
+
+def test_caught_stderr_is_written_back_without_the_noise(capfd):
+    with cuda_noise_dropped():
+        os.write(2, CAUGHT.encode())
+    assert capfd.readouterr().err == "I0000 oneDNN custom operations are on.\n"
 
 
 def test_no_cuinit_line_where_no_gpu_was_asked_for():

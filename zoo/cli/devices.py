@@ -10,10 +10,17 @@ it writes back every caught line except those two, unless a GPU was asked for
 or found, and writes one line naming the devices (to stderr too, so that what
 a command prints on stdout, predictions or JSON, stays its own).
 
+`cuda_noise_dropped` does the same around any work that may first touch
+TensorFlow (zoo-vocab, whose small WordPiece samples take tensorflow-text's
+learner, lists no devices of its own).
+
 Example:
     >>> report_devices()          # before any other TensorFlow work
     devices: CPU (no GPU found)
+    >>> with cuda_noise_dropped():
+    ...     train_vocab()
 """
+import contextlib
 import os
 import sys
 import tempfile
@@ -37,24 +44,35 @@ def kept_lines(text, quiet):
     return [line for line in lines if not (quiet and any(n in line for n in CUDA_NOISE))]
 
 
-def report_devices(gpus_wanted=False):
-    """Imports TensorFlow, lists its devices and says them in one line; the CUDA
-    driver's absence is not logged unless `gpus_wanted`. Returns the devices."""
+@contextlib.contextmanager
+def cuda_noise_dropped(quiet=True):
+    """Within: the process's stderr (file descriptor 2) is caught; on leaving it is
+    written back, without CUDA_NOISE when `quiet` (a callable is asked then)."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile(mode="w+b") as caught:
         os.dup2(caught.fileno(), 2)
         try:
-            import tensorflow as tf
-            devices = tf.config.list_physical_devices()
+            yield
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
             caught.seek(0)
             text = caught.read().decode("utf-8", "replace")
-            found_gpu = "devices" in locals() and any(d.device_type == "GPU" for d in devices)
-            sys.stderr.write("".join(kept_lines(text, quiet=not (gpus_wanted or found_gpu))))
+            sys.stderr.write("".join(kept_lines(text, quiet() if callable(quiet) else quiet)))
             sys.stderr.flush()
+
+
+def report_devices(gpus_wanted=False):
+    """Imports TensorFlow, lists its devices and says them in one line; the CUDA
+    driver's absence is not logged unless `gpus_wanted`. Returns the devices."""
+    devices = []
+
+    def quiet():
+        return not gpus_wanted and not any(d.device_type == "GPU" for d in devices)
+    with cuda_noise_dropped(quiet):
+        import tensorflow as tf
+        devices = tf.config.list_physical_devices()
     print(f"devices: {describe(devices)}", file=sys.stderr, flush=True)
     return devices

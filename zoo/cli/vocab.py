@@ -21,6 +21,7 @@ flags.DEFINE_list("fields", ["text"], "Text fields of .tsv/.csv/.jsonl files to 
 
 
 def main(argv):
+    from zoo.cli.devices import cuda_noise_dropped
     from zoo.data.tokenizers.encoders import train_tokenizer
     from zoo.data.formats.files import expand_paths
     from zoo.data.formats.readers import check_columns, check_readable
@@ -38,9 +39,11 @@ def main(argv):
         check_columns(FLAGS.columns, fields)
     except ValueError as error:
         raise common.UsageError(f"{error} (--fields)") from None
-    check_readable(paths, fields, FLAGS.text_mode, FLAGS.columns)
-    texts = sample_texts(paths, fields, FLAGS.text_mode, FLAGS.columns, budget, FLAGS.seed)
-    size = train_tokenizer(FLAGS.type, texts, FLAGS.vocab_size, FLAGS.output, FLAGS.lowercase)
+    with cuda_noise_dropped():  # (tensorflow-text's learner, for small samples, imports TF)
+        check_readable(paths, fields, FLAGS.text_mode, FLAGS.columns)
+        texts = sample_texts(paths, fields, FLAGS.text_mode, FLAGS.columns, budget, FLAGS.seed)
+        size = train_tokenizer(FLAGS.type, texts, FLAGS.vocab_size, FLAGS.output,
+                               FLAGS.lowercase)
     print(f"{FLAGS.type} vocab: {size} tokens from {len(paths)} file(s) -> {FLAGS.output}")
 
 
