@@ -2,7 +2,7 @@
 defined by the command it is shown with, and every relative link resolves.
 
 The flags come from the code, never from a list here: each zoo-* command's
-module (zoo.cli.<name>) is imported in a subprocess of its own (two of them
+module (setup.cfg's console_scripts) is imported in a subprocess of its own (two of them
 define `--decoding`, so they cannot share one absl FLAGS) and reports its key
 flags, the ones its `--help` lists; a script (`python benchmarks/x.py`)
 reports every flag defined once it is imported, since absl parses them all.
@@ -12,6 +12,7 @@ Example:
     [('zoo-export', 'model_dir'), ('zoo-export', 'quantize')]
 """
 import concurrent.futures
+import configparser
 import json
 import os
 import pathlib
@@ -23,8 +24,19 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 GUIDES = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
-COMMANDS = ("zoo-train", "zoo-export", "zoo-predict", "zoo-vocab", "zoo-prep", "zoo-report",
-            "zoo-list")
+
+
+def console_scripts():
+    """{command: module} of setup.cfg's console_scripts (zoo-train: zoo.cli.train, ...)."""
+    parser = configparser.ConfigParser()
+    parser.read(ROOT / "setup.cfg")
+    lines = parser["options.entry_points"]["console_scripts"].strip().splitlines()
+    return {name.strip(): target.split(":")[0].strip()
+            for name, _, target in (line.partition("=") for line in lines)}
+
+
+SCRIPTS = console_scripts()
+COMMANDS = tuple(SCRIPTS)  # zoo-train, zoo-export, ...
 #: A flag shown outside any command (in prose, "`--seed`") must belong to one of these.
 ANY = "any zoo-* command"
 FLAG = re.compile(r"^--([a-z][a-z0-9_]*)(?:=|$)")  # absl style: no hyphens
@@ -42,7 +54,7 @@ if target.endswith(".py"):
     runpy.run_path(target, run_name="docs_probe")
     names = list(flags.FLAGS)
 else:
-    module = "zoo.cli." + target.split("-", 1)[1]
+    module = sys.argv[2]
     importlib.import_module(module)
     names = [flag.name for flag in flags.FLAGS.get_key_flags_for_module(module)]
     names += [flag.name for name, defined in flags.FLAGS.flags_by_module_dict().items()
@@ -121,7 +133,8 @@ def guide_flag_uses(path):
 
 def accepted_flags(target):
     """The flags `target` (a zoo-* command or a script path) accepts, from its code."""
-    result = subprocess.run([sys.executable, "-c", PROBE, target], capture_output=True,
+    result = subprocess.run([sys.executable, "-c", PROBE, target, SCRIPTS.get(target, "")],
+                            capture_output=True,
                             text=True, cwd=ROOT, timeout=300,
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert result.returncode == 0, f"{target}: {result.stderr[-2000:]}"
