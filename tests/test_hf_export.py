@@ -202,7 +202,8 @@ def test_t5_fine_tuned_from_hf_exports_back_and_reimports_bit_equal(data, tmp_pa
 def test_bert_trained_from_scratch_exports_and_reimports_bit_equal(data, tmp_path):
     model_dir = str(tmp_path / "run")
     train(f"--model_dir={model_dir}", "--model=bert_nano", "--task=mlm",
-          f"--train_data={data / 'train.txt'}", "--vocab_size=60", "--nolowercase", *QUICK)
+          f"--train_data={data / 'train.txt'}", "--vocab_size=60", "--nolowercase", *QUICK,
+          "--train_steps=4", "--steps_per_loop=2", "--checkpoint_every=2")
     path = hf_export.export_transformers(model_dir, str(tmp_path / "hf"))
     config = json.load(open(os.path.join(path, "config.json"), encoding="utf-8"))
     assert (config["hidden_size"], config["num_hidden_layers"],
@@ -214,6 +215,19 @@ def test_bert_trained_from_scratch_exports_and_reimports_bit_equal(data, tmp_pat
     metadata = json.load(open(os.path.join(path, hf_export.METADATA_FILE), encoding="utf-8"))
     assert metadata["task"] == "mlm" and metadata["not_exported"]  # the MLM head
     assert_bit_equal_round_trip(model_dir, path)
+    # --average_checkpoints=2: the mean of ckpt-2 and ckpt-4
+    averaged = hf_export.export_transformers(model_dir, str(tmp_path / "hf"),
+                                             average_checkpoints=2)
+    metadata = json.load(open(os.path.join(averaged, hf_export.METADATA_FILE)))
+    assert averaged.endswith("/2") and metadata["averaged"] == ["ckpt-2", "ckpt-4"]
+    tensors = {name: load_file(os.path.join(p, "model.safetensors"))
+               for name, p in (("last", path), ("mean", averaged))}
+    key = "encoder.layer.0.attention.self.query.weight"
+    assert not np.array_equal(tensors["last"][key], tensors["mean"][key])
+    _, run, _, _ = hf_export.restored_run(model_dir, average_checkpoints=2)
+    backbone, _ = reimported(averaged, model_dir)
+    for original, restored in zip(run.backbone.weights, backbone.weights):
+        np.testing.assert_array_equal(restored.numpy(), original.numpy())
 
 
 def test_gpt_trained_from_scratch_with_gpt2_tokenizer_files(data, tmp_path):

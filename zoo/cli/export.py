@@ -102,15 +102,20 @@ def export_transformers_format(FLAGS):
                                 "--format=transformers writes the float backbone weights")
     export_dir = FLAGS.export_dir or os.path.join(FLAGS.model_dir, "transformers")
     check_export_dir(export_dir, "transformers")
+    from zoo.run_lock import claim
     try:
-        path = export_transformers(FLAGS.model_dir, export_dir, FLAGS.checkpoint or None)
+        with claim(FLAGS.model_dir, "zoo-export"):  # (not beside a zoo-train that writes it)
+            path = export_transformers(FLAGS.model_dir, export_dir, FLAGS.checkpoint or None,
+                                       FLAGS.average_checkpoints)
     except HfExportError as error:
         raise common.UsageError(f"--format=transformers: {error}; nothing was "
                                 "exported") from None
     metadata = json.loads(read_text(f"{path}/{METADATA_FILE}"))
     print(f"export: {path}")
+    source = metadata["checkpoint"] if "averaged" not in metadata else \
+        f"the mean of {', '.join(metadata['averaged'])}"
     print(f"weights: {metadata['model_type']} backbone, {metadata['tensors']} tensors "
-          f"({metadata['values']:,} values) from {metadata['checkpoint']}"
+          f"({metadata['values']:,} values) from {source}"
           + (f"; not exported (the task head): {len(metadata['not_exported'])} variables"
              if metadata["not_exported"] else ""))
 

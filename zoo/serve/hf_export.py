@@ -316,18 +316,21 @@ def tokenizer_files(kind, encoder, lowercase, max_length):
 # -- the export -------------------------------------------------------------------
 
 
-def restored_run(model_dir, checkpoint=None):
-    """(config, AssembledRun, checkpoint path, merged LoRA layers) of the latest (or
-    given) checkpoint of model_dir, LoRA adapters folded into the weights."""
+def restored_run(model_dir, checkpoint=None, average_checkpoints=0):
+    """(config, AssembledRun, checkpoint paths, merged LoRA layers) of the latest (or
+    given) checkpoint of model_dir, or the mean of the last `average_checkpoints`
+    ending there (zoo.evaluate.averaging), LoRA adapters folded into the weights."""
+    from zoo.evaluate.averaging import last_checkpoints, restore_average
     from zoo.train.lora import merge_adapters
     config = load_run_config(model_dir)
     checkpoint = checkpoint or tf.train.latest_checkpoint(model_dir)
     if not checkpoint:
         raise FileNotFoundError(f"'{model_dir}' has no checkpoint to export; train first")
+    paths = last_checkpoints(model_dir, average_checkpoints, checkpoint) \
+        if average_checkpoints > 1 else [checkpoint]
     run = assemble(config, model_dir)
-    tf.train.Checkpoint(model=run.model).restore(checkpoint).expect_partial() \
-        .assert_existing_objects_matched()
-    return config, run, checkpoint, merge_adapters(run.model)
+    restore_average(run.model, paths)  # (one path: a plain restore)
+    return config, run, paths, merge_adapters(run.model)
 
 
 def next_version(export_dir):
@@ -336,13 +339,14 @@ def next_version(export_dir):
     return max(versions, default=0) + 1
 
 
-def export_transformers(model_dir, export_dir, checkpoint=None):
-    """Writes the backbone of the latest (or given) checkpoint of model_dir to
-    `<export_dir>/<version>/` (atomically; versions count up from 1) as a
-    Hugging Face directory; returns its path."""
+def export_transformers(model_dir, export_dir, checkpoint=None, average_checkpoints=0):
+    """Writes the backbone of the latest (or given) checkpoint of model_dir (or the
+    mean of the last `average_checkpoints` ending there) to `<export_dir>/<version>/`
+    (atomically; versions count up from 1) as a Hugging Face directory; returns
+    its path."""
     config = load_run_config(model_dir)
     kind = model_type(config)
-    config, run, checkpoint, merged = restored_run(model_dir, checkpoint)
+    config, run, checkpoints, merged = restored_run(model_dir, checkpoint, average_checkpoints)
     fields = dict(config.model_config)
     hf = hf_config(kind, fields, run.backbone, run.encoder)
     tensors = published_tensors(run.backbone, kind, hf)
@@ -354,11 +358,12 @@ def export_transformers(model_dir, export_dir, checkpoint=None):
     backbone_ids = {id(v) for v in run.backbone.weights}
     files[METADATA_FILE] = (json.dumps({
         "format": "transformers", "model_type": kind, "model": config.model,
-        "task": config.task, "checkpoint": os.path.basename(checkpoint),
+        "task": config.task, "checkpoint": os.path.basename(checkpoints[-1]),
         "tensors": len(tensors), "values": sum(int(v.size) for v in tensors.values()),
         "lora_merged_layers": merged,
-        "not_exported": [v.path for v in run.model.weights if id(v) not in backbone_ids]},
-        indent=2) + "\n").encode("utf-8")
+        "not_exported": [v.path for v in run.model.weights if id(v) not in backbone_ids],
+        **({"averaged": [os.path.basename(p) for p in checkpoints]}
+           if len(checkpoints) > 1 else {})}, indent=2) + "\n").encode("utf-8")
     fileio.makedirs(export_dir)
     path = fileio.join(export_dir, str(next_version(export_dir)))
     with atomic_directory(path) as tmp:
