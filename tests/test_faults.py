@@ -179,3 +179,61 @@ def test_a_second_writer_is_refused_and_a_dead_ones_lock_taken_over(trained, tmp
                      rf"{holder.pid} no longer runs on {re.escape(host)}\n", out), out
     assert "nothing to do" in out
     assert not os.path.exists(os.path.join(model_dir, "zoo.lock"))  # released at the end
+
+
+# -- a full disk ------------------------------------------------------------------
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """mount(size) -> the directory of a fresh tmpfs of `size` bytes (root only), or
+    None where mounting is not allowed; unmounted after the test."""
+    mounted = []
+
+    def mount(size):
+        point = tmp_path / f"disk{len(mounted)}"
+        point.mkdir()
+        result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs",
+                                 str(point)], capture_output=True)
+        if result.returncode:
+            return None
+        mounted.append(point)
+        return str(point)
+    yield mount
+    for point in mounted:
+        subprocess.run(["umount", "-l", str(point)], check=False)
+
+
+def bytes_under(path):
+    return sum(os.path.getsize(os.path.join(root, name)) + 4096
+               for root, _, names in os.walk(path) for name in names)
+
+
+def test_a_full_disk_fails_the_checkpoint_naming_it_and_keeps_the_last(
+        trained, tmp_path, corpus, small_disk, monkeypatch):
+    """On a tmpfs with room for half a checkpoint more (or, where mounting is not
+    allowed, with the save patched to fail with ENOSPC), saving ckpt-4 fails with
+    one clear error; ckpt-2 is intact and the half-written files are gone."""
+    from zoo.disk_full import DiskFullError
+    from zoo.train.checkpoint_repair import why_unrestorable
+    staging = str(tmp_path / "staging")
+    shutil.copytree(trained, staging, ignore=shutil.ignore_patterns("ckpt-4.*", "zoo.lock"))
+    checkpoint = sum(os.path.getsize(os.path.join(staging, n)) for n in os.listdir(staging)
+                     if n.startswith("ckpt-2."))
+    disk = small_disk(bytes_under(staging) + checkpoint // 2 + 64 * 1024)
+    if disk is None:  # the fallback: TensorFlow's error for a full disk, at the write
+        def full(*_, **__):
+            raise tf.errors.ResourceExhaustedError(None, None, "No space left on device")
+        monkeypatch.setattr(tf.train.CheckpointManager, "save", full)
+        disk = str(tmp_path / "disk")
+    model_dir = os.path.join(disk, "run")
+    shutil.copytree(staging, model_dir)
+    tf.compat.v1.train.update_checkpoint_state(model_dir, os.path.join(model_dir, "ckpt-2"))
+    with pytest.raises(DiskFullError) as error:
+        train(f"--model_dir={model_dir}", f"--train_data={corpus}", "--train_steps=4", *NANO)
+    assert re.fullmatch(
+        rf"no space left on the device of {re.escape(model_dir)}/ckpt-4 while writing a "
+        rf"checkpoint \(it needs about {checkpoint:,} bytes; [0-9,]+ are free\)\. The last "
+        rf"good one is kept: {re.escape(model_dir)}/ckpt-2", str(error.value)), str(error.value)
+    assert tf.train.latest_checkpoint(model_dir) == os.path.join(model_dir, "ckpt-2")
+    assert why_unrestorable(os.path.join(model_dir, "ckpt-2")) is None
+    assert not [n for n in os.listdir(model_dir) if n.startswith("ckpt-4")]

@@ -69,6 +69,7 @@ def show_flags_in_help(module):
 EXPECTED_ERRORS = (("plugins", ("OverrideError", "PluginImportError", "RegistryError")),
                    ("zoo.data.formats.columns", ("DataError",)),
                    ("zoo.models.published", ("FetchError",)),
+                   ("zoo.disk_full", ("DiskFullError",)),
                    ("zoo.train.checkpoint_repair", ("CheckpointError",)),
                    ("zoo.train.freezing", ("FreezeError",)),
                    ("zoo.train.initialization", ("RestoreError",)),

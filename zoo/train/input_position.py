@@ -62,10 +62,38 @@ class CheckpointsWithInput(tf.train.CheckpointManager):
     save_seconds = None
 
     def save(self, checkpoint_number=None, check_interval=True, options=None):
+        """As CheckpointManager.save; a full disk raises zoo.disk_full.DiskFullError
+        naming the checkpoint, and its half-written files are removed."""
+        from zoo.disk_full import reporting_full_disk
         started = time.time()
-        path = super().save(checkpoint_number, check_interval, options)
-        if path and self._input is not None:
-            self._input.save(checkpoint_number=int(path.rsplit("-", 1)[1]))
+        number = checkpoint_number if checkpoint_number is not None else "*"
+        prefix = os.path.join(self.directory, f"ckpt-{int(number) if number != '*' else '*'}")
+        kept = self.latest_checkpoint
+        with reporting_full_disk(prefix, "a checkpoint", lambda: _bytes_of(kept), kept,
+                                 cleanup=lambda: _remove_partial(prefix, kept)):
+            path = super().save(checkpoint_number, check_interval, options)
+            if path and self._input is not None:
+                self._input.save(checkpoint_number=int(path.rsplit("-", 1)[1]))
         if path:
             self.save_seconds = time.time() - started
         return path
+
+
+def _bytes_of(prefix):
+    """The size of a checkpoint's files (None without one)."""
+    from zoo import fileio
+    return sum(fileio.file_size(p) for p in fileio.glob(prefix + ".*")) if prefix else None
+
+
+def _remove_partial(prefix, kept):
+    """Removes what a failed save of `prefix` left (never the files of `kept`; with
+    the number unknown, `ckpt-*`, only the temporary files)."""
+    from zoo import fileio
+    finished = fileio.glob(prefix + ".*") if not prefix.endswith("*") else []
+    for path in fileio.glob(prefix + "_temp*") + finished:
+        if kept and path.startswith(kept + "."):
+            continue
+        if fileio.isdir(path):
+            fileio.rmtree(path)
+        else:
+            fileio.remove(path)

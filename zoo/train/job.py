@@ -340,7 +340,11 @@ def _train(opts, config, strategy, directory):
         if preemption.requested():
             return _stopped("after training, before the export", "export", logs)
         started = time.time()
-        path = export_model(opts.model_dir, export_dir)
+        from zoo.disk_full import reporting_full_disk
+        from zoo.serve.export import latest_version_dir
+        with reporting_full_disk(export_dir, "the export",
+                                 kept=lambda: latest_version_dir(export_dir)):
+            path = export_model(opts.model_dir, export_dir)
         print(f"export: {path} ({time.time() - started:.1f}s)")
         if preemption.requested():
             print("SIGTERM: arrived during the export, which finished first", flush=True)
@@ -351,10 +355,13 @@ def _vocab_chief_first(opts, config, train_paths, directory, chief, stop_all):
     """prepare_vocab on the chief, then on the other workers, which copy the chief's
     from the shared model_dir instead of sampling every file again (a worker that
     does not see it trains the same vocab itself). A failure on the chief stops all."""
+    from zoo.disk_full import reporting_full_disk
     failure = None
     if chief:
         try:
-            size = prepare_vocab(opts, config, train_paths, directory)
+            with reporting_full_disk(os.path.join(directory, config.vocab_file or ""),
+                                     "the vocab"):
+                size = prepare_vocab(opts, config, train_paths, directory)
         except Exception as error:  # pylint: disable=broad-except  (re-raised below)
             failure = error
     if stop_all(failure is not None):

@@ -26,6 +26,7 @@ from absl import logging
 import tensorflow as tf
 
 from zoo.assembly import assemble
+from zoo.disk_full import reporting_full_disk
 from zoo.train.distribute import any_worker, worker_position
 from zoo.train.input_position import (CheckpointsWithInput, position_dir, restore_position,
                                       saved_position)
@@ -268,11 +269,13 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps,
                   "command to resume", flush=True)
             return {"preempted": start_step}
         try:
-            if eval_ds is not None:
-                controller.train_and_evaluate(opts.train_steps, opts.eval_steps,
-                                              opts.eval_every or None)
-            else:
-                controller.train(opts.train_steps)
+            with reporting_full_disk(directory, "the logs, summaries or checkpoints",
+                                     kept=lambda: manager.latest_checkpoint):
+                if eval_ds is not None:
+                    controller.train_and_evaluate(opts.train_steps, opts.eval_steps,
+                                                  opts.eval_every or None)
+                else:
+                    controller.train(opts.train_steps)
         except Preempted as stop:
             return {"preempted": stop.args[0]}
     print(f"checkpoint: {manager.latest_checkpoint}")
