@@ -181,8 +181,8 @@ def unknown_strategy(d, _):
 @case
 def unknown_model_override_field(d, _):
     return (train(d, model_overrides="layers=3"), OverrideError,
-            "unknown field 'layers' for BertConfig; fields are: dropout, hidden_dim, "
-            "intermediate_dim, max_sequence_length, normalize_first, num_heads, num_layers, "
+            "unknown field 'layers' for BertConfig; fields are: activation, dropout, "
+            "hidden_dim, intermediate_dim, max_sequence_length, normalize_first, num_heads, num_layers, "
             "num_segments, vocabulary_size")
 
 
