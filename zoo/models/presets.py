@@ -9,6 +9,11 @@ Example:
 """
 import dataclasses
 
+from plugins.overrides import OverrideError
+
+#: BertConfig.activation's values.
+BERT_ACTIVATIONS = ("", "gelu", "gelu_approximate", "relu")
+
 
 @dataclasses.dataclass(frozen=True)
 class BertConfig:
@@ -26,6 +31,11 @@ class BertConfig:
     #: (tanh GELU post-LN, keras-hub's BertBackbone; exact GELU pre-LN).
     activation: str = ""
     vocabulary_size: int = 0  # 0: taken from the tokenizer at build time
+
+    def __post_init__(self):
+        if self.activation not in BERT_ACTIVATIONS:
+            raise OverrideError(f"activation must be one of "
+                                f"{', '.join(map(repr, BERT_ACTIVATIONS))}, got {self.activation!r}")
 
 
 BERT_SIZES = {
