@@ -1,0 +1,374 @@
+"""Time to quality: a zoo recipe beside a peer's own recipe, same data, machine and budget.
+
+For each pair, one side after the other, each in its own process whose clock
+starts at its launch (imports, vocabulary learning and tracing included):
+
+- zoo: the `zoo-train` command of the recipe, checkpointing every host loop,
+  stopped by SIGTERM at the budget (the checkpoint it then saves, after the
+  budget, is not used); its learning-rate schedule is sized to the budget
+  (`steps_per_minute` of the pair, measured on this 2-core machine).
+- peer: the published keras-hub recipe (ttq_peers), trained with `fit`,
+  saving its weights just before each time point and stopping at the budget.
+
+Then a third process scores, for each of `--points` fixed wall-time points, the
+latest snapshot of each side taken by then, with the same metric code on the
+same held-out data (ttq_data, ttq_eval), so evaluation is off both clocks.
+Prints the two curves, each side's time to the target and the ratio zoo/peer,
+and plots every pair (PNG with matplotlib, else SVG).
+
+Pairs (data under --data_dir; a pair whose data is missing is skipped, saying so):
+- char: tiny_shakespeare/input.txt, first 90% train, last 10% val; zoo
+  gpt_mini --task=clm --tokenizer=char --text_mode=paragraph --seq_len=64 against
+  keras-hub GPT2Backbone + GPT2CausalLM on UnicodeCodepointTokenizer ids (same
+  size, context, batch and optimizer); val loss (nats per next symbol; the
+  zoo's symbols are the characters with one [EOS] per paragraph in place of
+  the blank line), target 1.55.
+- mlm: imdb_unsup/unsup.txt, one review in 100 held out; zoo bert_mini --task=mlm
+  (examples/sst2/pretrain_imdb.sh's settings) against keras.io's "Pretraining a
+  Transformer from scratch with KerasHub"; both on one WordPiece vocab.txt
+  learned before the clocks start; masked-token accuracy on one masking of the
+  held-out reviews (15%, 80/10/10); target: the peer's accuracy at the budget.
+- translation: multi30k_en_de; zoo examples/multi30k/train.sh's zoo-train
+  against keras.io's "English-to-Spanish translation with KerasHub" on en-de;
+  val BLEU (sacrebleu, 13a, cased, greedy), target 30.
+
+Example:
+    python benchmarks/time_to_quality.py --pairs=char --budget_minutes=10 --plot=runs/ttq_char.png
+    python benchmarks/time_to_quality.py --smoke          # every pair, about a minute a side
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+from absl import app, flags
+
+import ttq_data
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULT = "RESULT "
+PAIRS = ("char", "mlm", "translation")
+
+flags.DEFINE_list("pairs", list(PAIRS), "Pairs to run: char, mlm, translation.")
+flags.DEFINE_float("budget_minutes", 10.0, "Training wall time of each side.")
+flags.DEFINE_integer("points", 10, "Wall-time points the curves are scored at.")
+flags.DEFINE_boolean("smoke", False, "About a minute a side, 3 points, small eval sets.")
+flags.DEFINE_integer("eval_limit", 0, "At most this many val rows/reviews/sentences (0: all).")
+flags.DEFINE_string("data_dir", os.path.join(ROOT, "..", "shared", "data"),
+                    "Folder with tiny_shakespeare/, imdb_unsup/, multi30k_en_de/.")
+flags.DEFINE_string("workdir", "", "Where runs go (default: a new temporary folder).")
+flags.DEFINE_string("plot", "", "Plot file (.png needs matplotlib; else .svg is written).")
+flags.DEFINE_string("char_model", "gpt_mini", "The char pair's model size (both sides).")
+flags.DEFINE_integer("zoo_steps", 0, "The zoo's --train_steps (0: steps_per_minute * budget).")
+flags.DEFINE_enum("side", "", ["", "peer", "eval"], "Internal: run one part in this process.")
+flags.DEFINE_string("pair", "", "Internal: the pair of --side.")
+flags.DEFINE_float("t0", 0.0, "Internal: the side's launch time (time.time()).")
+FLAGS = flags.FLAGS
+
+#: Per pair: the metric, its target (None: the peer's value at the budget),
+#: the data, and the zoo's measured steps per minute on this machine (sizes
+#: the schedule to the budget).
+SPECS = {
+    "char": {"metric": "val loss", "lower": True, "target": 1.55,
+             "data": "tiny_shakespeare/input.txt", "steps_per_minute": 60,
+             "seq_len": 64, "batch_size": 32, "learning_rate": 1e-3},
+    "mlm": {"metric": "masked accuracy", "lower": False, "target": None,
+            "data": "imdb_unsup/unsup.txt", "steps_per_minute": 30, "vocab_size": 16000},
+    "translation": {"metric": "val BLEU", "lower": False, "target": 30.0,
+                    "data": "multi30k_en_de/train.en", "steps_per_minute": 30},
+}
+
+
+def _zoo_command(pair, pairdir, steps, loop):
+    spec, data = SPECS[pair], FLAGS.data_dir
+    common = [f"--train_steps={steps}", f"--steps_per_loop={loop}",
+              f"--checkpoint_every={loop}", "--keep_checkpoints=100000", "--noexport",
+              "--seed=0", f"--model_dir={os.path.join(pairdir, 'zoo')}"]
+    warmup = max(1, min(200, steps // 10))
+    if pair == "char":  # README's char recipe, the schedule sized to the budget
+        return ["zoo-train", f"--model={FLAGS.char_model}", "--task=clm", "--tokenizer=char",
+                "--text_mode=paragraph", f"--train_data={pairdir}/train.txt",
+                f"--seq_len={spec['seq_len']}", f"--global_batch_size={spec['batch_size']}",
+                f"--learning_rate={spec['learning_rate']}", f"--warmup_steps={warmup}"] + common
+    if pair == "mlm":  # examples/sst2/pretrain_imdb.sh's pretraining
+        return ["zoo-train", "--model=bert_mini", "--task=mlm",
+                f"--train_data={pairdir}/train.txt", f"--vocab={pairdir}/vocab.txt",
+                "--seq_len=128", "--global_batch_size=64", "--learning_rate=1e-3",
+                f"--warmup_steps={min(50, warmup)}"] + common
+    mt = os.path.join(data, "multi30k_en_de")  # examples/multi30k/train.sh
+    return ["zoo-train", "--model=transformer_small", "--task=translation",
+            f"--train_data={mt}/train.en,{mt}/train.de", "--tokenizer=sentencepiece_bpe",
+            "--vocab_size=8000", "--nolowercase", "--seq_len=64", "--global_batch_size=128",
+            "--batching=bucket", f"--warmup_steps={warmup}", "--learning_rate=1e-3",
+            "--task_config=label_smoothing=0.1"] + common
+
+
+def _env():
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in (os.path.dirname(os.path.abspath(__file__)), ROOT,
+                    os.environ.get("PYTHONPATH")) if p))
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env
+
+
+def _zoo_steps(pair, budget):
+    return FLAGS.zoo_steps or max(20, int(SPECS[pair]["steps_per_minute"] * budget / 60))
+
+
+def _run_zoo(pair, pairdir, budget):
+    """zoo-train until it ends or the budget, then SIGTERM; its checkpoints' times."""
+    steps = _zoo_steps(pair, budget)
+    loop = max(2, steps // (FLAGS.points * 3))  # about three checkpoints per interval
+    command = _zoo_command(pair, pairdir, steps, loop)
+    with open(os.path.join(pairdir, "zoo.log"), "w") as log:
+        log.write(" ".join(command) + "\n")
+        log.flush()
+        t0 = time.time()
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=_env())
+        while process.poll() is None and time.time() - t0 < budget:
+            time.sleep(0.2)
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        process.wait(timeout=600)
+    model_dir = os.path.join(pairdir, "zoo")
+    names = [n for n in (os.listdir(model_dir) if os.path.isdir(model_dir) else [])
+             if n.startswith("ckpt-") and n.endswith(".index")]  # (none: stopped early)
+    return {"command": " ".join(command), "train_steps": steps, "snapshots": [
+        {"time": os.path.getmtime(os.path.join(model_dir, n)) - t0,
+         "path": os.path.join(model_dir, n[:-len(".index")]), "step": int(n[5:-6])}
+        for n in names]}
+
+
+def _run_peer(pair, pairdir, budget, grace=60):
+    """The peer's process, stopped if it runs `grace` seconds past the budget (a
+    first step that ends so late gives no point); its snapshots.json."""
+    t0 = time.time()
+    with open(os.path.join(pairdir, "peer.log"), "w") as log:
+        process = subprocess.Popen(_child_args("peer", pair, pairdir, t0=t0), stdout=log,
+                                   stderr=subprocess.STDOUT, env=_env())
+        try:
+            process.wait(timeout=budget + grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            log.write(f"\nstopped {grace} s after the budget\n")
+    if process.returncode and process.returncode != -signal.SIGKILL:
+        raise SystemExit(f"{pair}: the peer process failed (exit {process.returncode}); see "
+                         f"{os.path.join(pairdir, 'peer.log')}")
+    path = os.path.join(pairdir, "peer", "snapshots.json")
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def _child_args(side, pair, pairdir, **extra):
+    args = [sys.executable, os.path.abspath(__file__), f"--side={side}", f"--pair={pair}",
+            f"--workdir={pairdir}", f"--data_dir={FLAGS.data_dir}",
+            f"--points={FLAGS.points}", f"--eval_limit={FLAGS.eval_limit}",
+            f"--budget_minutes={FLAGS.budget_minutes}", f"--zoo_steps={FLAGS.zoo_steps}",
+            f"--char_model={FLAGS.char_model}"]
+    return args + [f"--{k}={v}" for k, v in extra.items()]
+
+
+def _child(side, pair, pairdir, timeout):
+    args = _child_args(side, pair, pairdir)
+    done = subprocess.run(args, capture_output=True, text=True, env=_env(), timeout=timeout)
+    with open(os.path.join(pairdir, f"{side}.log"), "w") as log:
+        log.write(done.stdout + done.stderr)
+    found = [line for line in done.stdout.splitlines() if line.startswith(RESULT)]
+    if done.returncode or not found:
+        sys.stderr.write(done.stdout[-3000:] + done.stderr[-6000:])
+        raise SystemExit(f"{pair}: the {side} process failed (exit {done.returncode})")
+    return json.loads(found[-1][len(RESULT):])
+
+
+def _settings(pair):
+    """What the peer and eval processes need besides the pair's folder."""
+    spec = SPECS[pair]
+    settings = {"data_dir": FLAGS.data_dir, "eval_limit": FLAGS.eval_limit}
+    if pair == "char":
+        import dataclasses
+
+        from plugins import MODELS, load_plugins
+        load_plugins()
+        config = dataclasses.asdict(MODELS.get(FLAGS.char_model).config)
+        config.pop("vocabulary_size", None)
+        steps = _zoo_steps(pair, FLAGS.budget_minutes * 60)
+        settings.update(model_config=config, seq_len=spec["seq_len"], optimizer={
+            "seq_len": spec["seq_len"], "batch_size": spec["batch_size"],
+            "learning_rate": spec["learning_rate"], "train_steps": steps,
+            "warmup_steps": max(1, min(200, steps // 10))})
+    return settings
+
+
+def _side_main():
+    """--side=peer: train the peer; --side=eval: score the chosen snapshots."""
+    pairdir, pair, budget = FLAGS.workdir, FLAGS.pair, FLAGS.budget_minutes * 60
+    settings = _settings(pair)
+    if FLAGS.side == "peer":
+        import ttq_peers
+        workdir = os.path.join(pairdir, "peer")
+        os.makedirs(workdir, exist_ok=True)
+        if pair == "char":
+            result = ttq_peers.train_char(os.path.join(pairdir, "train.txt"), workdir,
+                                          settings["model_config"], settings["optimizer"],
+                                          FLAGS.t0, budget, FLAGS.points)
+        elif pair == "mlm":
+            result = ttq_peers.train_mlm(os.path.join(pairdir, "train.txt"),
+                                         os.path.join(pairdir, "vocab.txt"), workdir,
+                                         FLAGS.t0, budget, FLAGS.points)
+        else:
+            result = ttq_peers.train_translation(os.path.join(FLAGS.data_dir, "multi30k_en_de"),
+                                                 workdir, FLAGS.t0, budget, FLAGS.points)
+    else:
+        import ttq_eval
+        with open(os.path.join(pairdir, "chosen.json"), encoding="utf-8") as handle:
+            chosen = json.load(handle)
+        result = ttq_eval.evaluate_pair(pair, chosen, pairdir, settings)
+    print(RESULT + json.dumps(result), flush=True)
+
+
+def _prepare(pair, pairdir):
+    """The pair's splits (and the MLM vocabulary) before either clock starts."""
+    source = os.path.join(FLAGS.data_dir, SPECS[pair]["data"])
+    if pair == "char":
+        ttq_data.split_text(source, pairdir)
+    elif pair == "mlm":
+        ttq_data.split_lines(source, pairdir)
+        vocab_size = 2000 if FLAGS.smoke else SPECS[pair]["vocab_size"]
+        subprocess.run(["zoo-vocab", f"--train_data={pairdir}/train.txt",
+                        f"--vocab_size={vocab_size}", f"--output={pairdir}/vocab.txt"],
+                       check=True, capture_output=True, env=_env())
+
+
+def _run_pair(pair, pairdir, budget):
+    spec = SPECS[pair]
+    os.makedirs(pairdir, exist_ok=True)
+    _prepare(pair, pairdir)
+    zoo = _run_zoo(pair, pairdir, budget)
+    peer = _run_peer(pair, pairdir, budget)
+    points = ttq_data.time_points(budget, FLAGS.points)
+    chosen = {"zoo": [s for s in ttq_data.pick_snapshots(zoo["snapshots"], points) if s],
+              "peer": [s for s in ttq_data.pick_snapshots(peer, points) if s]}
+    chosen = {side: list({s["path"]: s for s in snaps}.values())
+              for side, snaps in chosen.items()}
+    with open(os.path.join(pairdir, "chosen.json"), "w", encoding="utf-8") as handle:
+        json.dump(chosen, handle)
+    scores = _child("eval", pair, pairdir, 7200)
+    target = spec["target"]
+    if target is None:  # the peer's value at the budget
+        target = scores["peer"][-1][1] if scores.get("peer") else float("nan")
+    curves = {side: ttq_data.curve_at([(t, m) for t, m, _ in scores.get(side, [])], points)
+              for side in ("zoo", "peer")}
+    times = {side: ttq_data.time_to_target([(t, m) for t, m, _ in scores.get(side, [])],
+                                           target, spec["lower"]) for side in ("zoo", "peer")}
+    return {"pair": pair, "metric": spec["metric"], "lower": spec["lower"], "target": target,
+            "points": points, "curves": curves, "times": times, "scores": scores,
+            "zoo_command": zoo["command"], "zoo_train_steps": zoo["train_steps"],
+            "budget": budget}
+
+
+def _print(result):
+    better = "lower" if result["lower"] else "higher"
+    print(f"== {result['pair']}: {result['metric']} ({better} is better), target "
+          f"{result['target']:.4g}, {result['budget']:.0f} s a side")
+    print(f"  zoo: {result['zoo_command']}")
+    print(f"  {'time (s)':>9}{'zoo':>10}{'peer':>10}")
+    for i, point in enumerate(result["points"]):
+        row = [result["curves"][s][i] for s in ("zoo", "peer")]
+        print(f"  {point:>9.0f}" + "".join("         -" if v is None else f"{v:>10.4f}"
+                                           for v in row))
+    for side in ("zoo", "peer"):
+        last = result["scores"].get(side) or []
+        print(f"  {side}: {len(last)} snapshot(s) scored"
+              + (f", the last at {last[-1][0]:.0f} s (step {last[-1][2]})" if last else ""))
+    print(ttq_data.ratio_line(result["pair"], result["times"]["zoo"], result["times"]["peer"],
+                              result["target"]), flush=True)
+
+
+def _plot(results, path):
+    """One panel per pair, both curves and the target; PNG via matplotlib, else SVG."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        path = os.path.splitext(path)[0] + ".svg"
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(_svg(results))
+        return path
+    figure, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 3.6), squeeze=False)
+    for axis, result in zip(axes[0], results):
+        for side in ("zoo", "peer"):
+            scored = [(t / 60, m) for t, m, _ in result["scores"].get(side, [])]
+            if scored:
+                axis.plot(*zip(*scored), marker="o", label=side)
+        axis.axhline(result["target"], color="grey", linestyle="--", label="target")
+        axis.set(title=result["pair"], xlabel="wall time (min)", ylabel=result["metric"])
+        axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    return path
+
+
+def _svg(results):
+    """A plain SVG of the curves (no matplotlib): one 400x260 panel per pair."""
+    parts = []
+    for n, result in enumerate(results):
+        values = [m for side in result["scores"].values() for _, m, _ in side] + \
+            [result["target"]]
+        low, high = min(values), max(values) if max(values) > min(values) else min(values) + 1
+        x0 = 420 * n
+
+        def xy(t, m):
+            return (x0 + 40 + 340 * t / result["budget"],
+                    230 - 200 * (m - low) / (high - low))
+        parts.append(f'<text x="{x0 + 40}" y="15">{result["pair"]}: {result["metric"]}</text>')
+        for side, color in (("zoo", "blue"), ("peer", "red")):
+            points = " ".join("%.1f,%.1f" % xy(t, m) for t, m, _ in result["scores"].get(side, []))
+            parts.append(f'<polyline fill="none" stroke="{color}" points="{points}"/>')
+        y = xy(0, result["target"])[1]
+        parts.append(f'<line x1="{x0 + 40}" x2="{x0 + 380}" y1="{y:.1f}" y2="{y:.1f}" '
+                     'stroke="grey" stroke-dasharray="4"/>')
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{420 * len(results)}" '
+            f'height="260">' + "".join(parts) + "</svg>\n")
+
+
+def main(argv):
+    del argv
+    if FLAGS.side:
+        _side_main()
+        return
+    if FLAGS.smoke:
+        FLAGS.budget_minutes = min(FLAGS.budget_minutes, 1.0)
+        FLAGS.points = min(FLAGS.points, 3)
+        FLAGS.eval_limit = FLAGS.eval_limit or 64
+    unknown = sorted(set(FLAGS.pairs) - set(PAIRS))
+    if unknown:
+        raise app.UsageError(f"unknown pairs {unknown}; choose from {', '.join(PAIRS)}")
+    workdir = FLAGS.workdir or tempfile.mkdtemp(prefix="zoo-ttq-")
+    budget, results = FLAGS.budget_minutes * 60, []
+    started = time.time()
+    for pair in FLAGS.pairs:
+        if not os.path.exists(os.path.join(FLAGS.data_dir, SPECS[pair]["data"])):
+            print(f"{pair}: skipped, no {os.path.join(FLAGS.data_dir, SPECS[pair]['data'])}")
+            continue
+        results.append(_run_pair(pair, os.path.join(workdir, pair), budget))
+        _print(results[-1])
+    print(f"wall time {time.time() - started:.0f} s; load average (1, 5, 15 min) "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if results:
+        path = _plot(results, FLAGS.plot or os.path.join(workdir, "time_to_quality.png"))
+        print(f"plot: {path}")
+        with open(os.path.join(workdir, "results.json"), "w", encoding="utf-8") as handle:
+            json.dump(results, handle, indent=1)
+    if not FLAGS.workdir:
+        print(f"runs kept in {workdir} (snapshots included); remove when done")
+
+
+if __name__ == "__main__":
+    app.run(main)
