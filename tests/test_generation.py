@@ -201,3 +201,33 @@ def test_char_encoder_maps_unseen_characters_to_unk(tmp_path):
     assert encoder.tokenize(tf.constant(["ab☕"]))[0].numpy().tolist()[2] == encoder.unk_id
     assert ByteEncoder(8).tokenize(tf.constant(["é"]))[0].numpy().tolist() == [5 + 0xC3,
                                                                                 5 + 0xA9]
+
+
+# A Markov chain over 4 tokens (0 is the stop token): row t is P(next | last token t).
+CHAIN = np.array([[0.97, 0.01, 0.01, 0.01],
+                  [0.30, 0.35, 0.25, 0.10],
+                  [0.90, 0.04, 0.03, 0.03],
+                  [0.10, 0.50, 0.399, 0.001]], "float32")
+
+
+def chain_next(prompt, cache, index):
+    return tf.math.log(tf.gather(CHAIN, prompt[:, index - 1])), None, cache
+
+
+@pytest.mark.parametrize("beams, alpha, expected", [
+    # Greedy takes 3 1 1 1 (p = .5 * .35 * .35 = .061). Two beams keep 3 1 and 3 2
+    # after one step; 3 2 then stops (p = .399 * .9 = .359), which no longer beam
+    # beats: the finished beam repeats its stop token to the end.
+    (2, 0.0, [3, 2, 0, 0]),
+    (3, 0.0, [3, 2, 0, 0]),
+    # A length penalty ((5 + n) / 6) ** 10 favours the longer sequence: 3 2 0 scores
+    # log(.359) / 4.67 = -0.219, 3 1 1 1 log(.061) / 17.76 = -0.157 (3 1 2 0, p .125 *
+    # .9, would score -0.123, but the beams dropped 3 1 2 at its second step).
+    (2, 10.0, [3, 1, 1, 1]),
+    (3, 10.0, [3, 1, 1, 1]),
+])
+def test_beam_search_on_a_hand_computed_chain(beams, alpha, expected):
+    prompt = tf.constant([[3, 0, 0, 0]], tf.int32)
+    mask = tf.constant([[True, False, False, False]])
+    out = BeamSearch(beams, alpha)(chain_next, prompt, None, 1, mask, stop_token_ids=[0])
+    assert out.numpy().tolist() == [expected]

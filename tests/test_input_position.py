@@ -67,7 +67,14 @@ def test_a_restored_iterator_continues_the_stream(encoder, tmp_path, fmt, batchi
     tf.train.Checkpoint(input=resumed).restore(saved).assert_consumed()
     for want, got in zip(expected, (next(resumed) for _ in range(12))):
         tf.nest.map_structure(np.testing.assert_array_equal, want, got)
-    assert first  # (the seven batches before the checkpoint)
+    # What was restored is the position after batch 7: a fresh iterator gives the
+    # seven batches before it again, and they are not the ones that followed.
+    fresh = iter(training_dataset(paths, task, 4, seed=3, shuffle_buffer=20,
+                                  batching=batching))
+    for want, got in zip(first, (next(fresh) for _ in range(7))):
+        tf.nest.map_structure(np.testing.assert_array_equal, want, got)
+    flat = [tf.nest.flatten(batch) for batch in (first[0], expected[0])]
+    assert any(a.shape != b.shape or not np.array_equal(a, b) for a, b in zip(*flat))
 
 
 def test_files_python_reads_are_named(tmp_path):
