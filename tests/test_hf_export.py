@@ -303,3 +303,19 @@ def test_the_inverse_name_map_is_checked_element_by_element():
     with pytest.raises(hf_export.HfExportError, match="written twice or never"):
         hf_export.invert_importer(
             backbone, lambda target: target.ports.extend(loader.ports), {"w": (2, 2)})
+
+
+@pytest.mark.parametrize("pooling", ["mean", "cls", "max"])
+def test_an_embedding_run_exports_its_pooling_as_sentence_transformers_does(pooling, tmp_path):
+    """modules.json and 1_Pooling/config.json, read back as the run's pooling."""
+    from zoo.models.hf_import import pooling_mode
+    config = types.SimpleNamespace(task="embedding", task_config={"pooling": pooling})
+    files = hf_export.sentence_transformers_files(config, 384)
+    assert sorted(files) == ["1_Pooling/config.json", "modules.json"]
+    (tmp_path / "1_Pooling").mkdir()
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    assert pooling_mode(str(tmp_path)) == pooling
+    assert json.loads(files["1_Pooling/config.json"])["word_embedding_dimension"] == 384
+    classifier = types.SimpleNamespace(task="classification", task_config={"pooling": "mean"})
+    assert hf_export.sentence_transformers_files(classifier, 384) == {}

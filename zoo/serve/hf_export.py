@@ -339,6 +339,25 @@ def next_version(export_dir):
     return max(versions, default=0) + 1
 
 
+def sentence_transformers_files(config, hidden_dim):
+    """For an `embedding` run, sentence-transformers' `modules.json` and
+    `1_Pooling/config.json` (its pooling), so that the directory embeds as the run
+    does, there and as an --init_checkpoint; nothing for other tasks."""
+    pooling = config.task_config.get("pooling") if config.task == "embedding" else None
+    if pooling not in ("mean", "cls", "max"):
+        return {}
+    modes = {f"pooling_mode_{mode}_tokens": mode == pooling for mode in ("mean", "max")}
+    pooling_config = {"word_embedding_dimension": hidden_dim,
+                      "pooling_mode_cls_token": pooling == "cls", **modes,
+                      "pooling_mode_mean_sqrt_len_tokens": False}
+    modules = [{"idx": index, "name": str(index), "path": path,
+                "type": f"sentence_transformers.models.{kind}"}
+               for index, (path, kind) in enumerate((("", "Transformer"), ("1_Pooling", "Pooling"),
+                                                     ("2_Normalize", "Normalize")))]
+    return {"modules.json": (json.dumps(modules, indent=2) + "\n").encode("utf-8"),
+            "1_Pooling/config.json": (json.dumps(pooling_config, indent=2) + "\n").encode("utf-8")}
+
+
 def export_transformers(model_dir, export_dir, checkpoint=None, average_checkpoints=0):
     """Writes the backbone of the latest (or given) checkpoint of model_dir (or the
     mean of the last `average_checkpoints` ending there) to `<export_dir>/<version>/`
@@ -355,6 +374,7 @@ def export_transformers(model_dir, export_dir, checkpoint=None, average_checkpoi
              "model.safetensors": save(tensors, metadata=SAFETENSORS_METADATA),
              **tokenizer_files(kind, run.encoder, config.lowercase,
                                fields.get("max_sequence_length", config.seq_len))}
+    files.update(sentence_transformers_files(config, fields.get("hidden_dim", 0)))
     backbone_ids = {id(v) for v in run.backbone.weights}
     files[METADATA_FILE] = (json.dumps({
         "format": "transformers", "model_type": kind, "model": config.model,
@@ -368,6 +388,8 @@ def export_transformers(model_dir, export_dir, checkpoint=None, average_checkpoi
     path = fileio.join(export_dir, str(next_version(export_dir)))
     with atomic_directory(path) as tmp:
         for name, data in files.items():
+            if "/" in name:
+                fileio.makedirs(fileio.join(tmp, name.rsplit("/", 1)[0]))
             with fileio.open_file(fileio.join(tmp, name), "wb") as handle:
                 handle.write(data)
     return path
