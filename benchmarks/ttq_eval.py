@@ -140,7 +140,8 @@ def _mlm(snapshots, pairdir, settings):
 
 
 def _translation(snapshots, pairdir, settings):
-    data_dir, limit = settings["data_dir"], settings["eval_limit"]
+    data_dir = os.path.join(settings["data_dir"], "multi30k_en_de")
+    limit = settings["eval_limit"]
     sources, references = ([line.rstrip("\n") for line in open(
         os.path.join(data_dir, f"val.{lang}"), encoding="utf-8")] for lang in ("en", "de"))
     if limit:

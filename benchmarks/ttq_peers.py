@@ -261,11 +261,14 @@ def train_translation(data_dir, workdir, t0, budget, points):
 
 
 def translate(model, eng_tokenizer, spa_tokenizer, sentences):
-    """The recipe's decode_sequences (GreedySampler over the full-prompt model),
+    """The recipe's decode_sequences (GreedySampler over the full-prompt model);
     CHANGE: on a batch of sentences instead of one at a time (same tokens)."""
     from keras import ops
-    tokens = eng_tokenizer(tf.constant([s.lower() for s in sentences])).to_tensor(
-        default_value=0, shape=[len(sentences), MAX_SEQUENCE_LENGTH])
+    import numpy as np
+    tokens = np.zeros([len(sentences), MAX_SEQUENCE_LENGTH], np.int32)  # [PAD] is 0
+    for i, row in enumerate(eng_tokenizer(tf.constant([s.lower() for s in sentences]))):
+        row = list(row)[:MAX_SEQUENCE_LENGTH]
+        tokens[i, :len(row)] = row
     encoder_input_tokens = ops.convert_to_tensor(tokens)
 
     def next(prompt, cache, index):  # pylint: disable=redefined-builtin
@@ -273,11 +276,14 @@ def translate(model, eng_tokenizer, spa_tokenizer, sentences):
         return logits, None, cache
 
     batch_size, length = len(sentences), 40
-    start = ops.full((batch_size, 1), spa_tokenizer.token_to_id("[START]"))
-    pad = ops.full((batch_size, length - 1), spa_tokenizer.token_to_id("[PAD]"))
+    # CHANGE: int32 prompts (ops.full's default float32 ids fail keras-hub 0.32's
+    # detokenize).
+    start = ops.full((batch_size, 1), spa_tokenizer.token_to_id("[START]"), dtype="int32")
+    pad = ops.full((batch_size, length - 1), spa_tokenizer.token_to_id("[PAD]"), dtype="int32")
     prompt = ops.concatenate((start, pad), axis=-1)
     generated = keras_hub.samplers.GreedySampler()(
         next, prompt, stop_token_ids=[spa_tokenizer.token_to_id("[END]")], index=1)
     out = spa_tokenizer.detokenize(generated)
-    return [t.decode("utf-8").replace("[PAD]", "").replace("[START]", "")
-            .replace("[END]", "").strip() for t in out.numpy()]
+    out = out.numpy() if hasattr(out, "numpy") else np.asarray(out)
+    return [(t.decode("utf-8") if isinstance(t, bytes) else str(t)).replace("[PAD]", "")
+            .replace("[START]", "").replace("[END]", "").strip() for t in out]
