@@ -110,11 +110,25 @@ def test_mixed_precision_trains_resumes_and_exports(tmp_path, corpus, precision,
         import zoo.train.loop
         monkeypatch.setattr(zoo.train.loop, "with_loss_scaling", lambda optimizer, _: (
             keras.optimizers.LossScaleOptimizer(optimizer, initial_scale=2.0 ** 24)))
+    import zoo.train.loop
+    built, assemble = [], zoo.train.loop.assemble
+    monkeypatch.setattr(zoo.train.loop, "assemble",
+                        lambda *a, **k: built.append(assemble(*a, **k)) or built[-1])
     model_dir = str(tmp_path / "run")
     common = [f"--model_dir={model_dir}", f"--train_data={corpus}",
               f"--precision={precision}", *NANO]
     train("--train_steps=10", *common)  # nan_policy=stop: scaler skips are no NaN
     assert keras.config.dtype_policy().name == "float32"  # restored after the build
+    # The training model computes in the low precision: its layers' policy, and an
+    # activation (a dense layer's output) has that dtype; its variables stay float32.
+    compute = precision.split("_")[1]
+    dense = [layer for layer in built[0].backbone._flatten_layers()
+             if isinstance(layer, (keras.layers.Dense, keras.layers.EinsumDense))]
+    assert len(dense) > 4 and all(layer.compute_dtype == compute for layer in dense), \
+        [(layer.name, layer.compute_dtype) for layer in dense]
+    first_dense = next(layer for layer in dense if isinstance(layer, keras.layers.Dense))
+    activation = first_dense(np.ones((1, first_dense.kernel.shape[0]), "float32"))
+    assert activation.dtype == compute and first_dense.kernel.dtype == "float32"
     first = log(model_dir)
     assert first[-1]["loss"] < first[0]["loss"]
     saved = checkpoint(model_dir)

@@ -3,9 +3,9 @@
 A crash or a full disk can leave the newest checkpoint damaged: a truncated or
 empty `ckpt-N.data-*`, a missing or empty `ckpt-N.index`, or a `checkpoint`
 state file naming a checkpoint that is not there. Before a run resumes,
-`repair_checkpoints` reads every tensor of the newest checkpoint (the state
-file's and every `ckpt-N.index`/`.data-*` on disk count), and of older ones
-until one reads whole. Each damaged one newer than that is moved, not deleted,
+`repair_checkpoints` reads every tensor of the newest checkpoint (those the
+state file names count, and the `ckpt-N.*` files on disk up to its newest; all
+of them without a state file), and of older ones until one reads whole. Each damaged one newer than that is moved, not deleted,
 to `<model_dir>/damaged/`, with a message naming it and why; the state file is
 rewritten to name the good one. When a model_dir has checkpoints and none
 restores, `CheckpointError` says why for each and nothing is moved: a run never
@@ -100,8 +100,13 @@ def repair_checkpoints(model_dir, say=print):
     are checkpoints and none restores."""
     prefixes = {int(path.rsplit("-", 1)[1]): path for path in _named_in_state(model_dir)
                 if re.search(r"-\d+$", path)}
+    # Files on disk count up to the state file's newest (a save killed before the state
+    # file named it is not adopted: its input position may be missing), all of them
+    # when there is no state file.
+    newest = max(prefixes, default=None)
     for step in _steps_on_disk(model_dir):
-        prefixes[step] = fileio.join(model_dir, f"ckpt-{step}")
+        if newest is None or step <= newest:
+            prefixes.setdefault(step, fileio.join(model_dir, f"ckpt-{step}"))
     if not prefixes:
         return None
     failures = []
