@@ -20,7 +20,7 @@ COSTLIEST_FIRST = (
     "test_multi_worker.py", "test_precision_and_accumulation.py", "test_conformance_pooled.py",
     "test_hf_checkpoints.py", "test_finetune.py", "test_lora.py",
     "test_conformance_generative.py", "test_conformance_encoders.py", "test_training.py",
-    "test_quantize.py", "test_preemption.py", "test_distill.py")
+    "test_quantize.py", "test_preemption.py", "test_faults.py", "test_distill.py")
 
 
 def pytest_collection_modifyitems(items):
