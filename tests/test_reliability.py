@@ -34,10 +34,14 @@ def corpus(tmp_path_factory):
     return write_corpus(str(tmp_path_factory.mktemp("data") / "c.txt"), 300, seed=5)
 
 
+def command(model_dir, corpus, steps):
+    return [sys.executable, "-m", "zoo.cli.train", f"--model_dir={model_dir}",
+            f"--train_data={corpus}", f"--train_steps={steps}", *NANO]
+
+
 def start(model_dir, corpus, steps):
-    command = [sys.executable, "-m", "zoo.cli.train", f"--model_dir={model_dir}",
-               f"--train_data={corpus}", f"--train_steps={steps}", *NANO]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(command(model_dir, corpus, steps), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
 
 
 def wait_for_log_lines(model_dir, count, process, timeout=300):
@@ -81,8 +85,8 @@ def test_run_killed_mid_way_resumes_bit_identical(tmp_path, corpus, straight_run
     from zoo.train.input_position import saved_position  # (resumes there, skipping nothing)
     position = saved_position(killed, killed_at, worker=0, workers=1)
     assert position
-    out = subprocess.run(start(killed, corpus, STEPS).args, capture_output=True,
-                         text=True).stdout
+    out = subprocess.run(command(killed, corpus, STEPS), capture_output=True,
+                         text=True).stdout  # (one writer: a second would be refused)
     assert f"resumed from {latest} at step {killed_at}; input " \
         f"restored from {position}" in out
     a, b = weights(straight_run), weights(killed)
