@@ -3,7 +3,8 @@ command, must end with the weights and the export of an uninterrupted run.
 
 The kills aim at the phases by what the job shows: the vocab ("training a ...
 vocab"), steps (a progress line, then a random delay), checkpoint writes (a
-`ckpt-*_temp` directory appears), evaluation (an eval is due) and the export
+`ckpt-*_temp` directory or new `ckpt-N` file appears: the model's files,
+then its input position and the state file follow), evaluation (an eval is due) and the export
 (an `.N.tmp-*` directory appears in export/). A kill whose moment never comes
 (the job ended first) is skipped and counted. Dropout is 0, as for bit-exact
 comparisons; the checkpoint's tensors (but its save counter) and the export's
@@ -25,7 +26,7 @@ import time
 import numpy as np
 
 COMMON = ["--model=bert_nano", "--seq_len=32", "--global_batch_size=8", "--vocab_size=300",
-          "--train_steps=60", "--steps_per_loop=5", "--checkpoint_every=10", "--eval_every=20",
+          "--train_steps=100", "--steps_per_loop=5", "--checkpoint_every=10", "--eval_every=20",
           "--eval_steps=4", "--shuffle_buffer=50", "--model_overrides=dropout=0",
           "--vocab_sample=0"]
 TARGETS = ("vocab", "step", "checkpoint", "step", "eval", "checkpoint", "step", "eval",
@@ -39,7 +40,7 @@ def command(model_dir, train, evaluation):
 
 def _temp_dirs(model_dir):
     export = os.path.join(model_dir, "export")
-    checkpoints = [n for n in os.listdir(model_dir) if n.endswith("_temp")] \
+    checkpoints = [n for n in os.listdir(model_dir) if n.startswith("ckpt-")] \
         if os.path.isdir(model_dir) else []
     exports = [n for n in os.listdir(export) if ".tmp-" in n] if os.path.isdir(export) else []
     return checkpoints, exports
@@ -58,13 +59,13 @@ def run_until_killed(args, model_dir, target, rng):
             killed.set()
 
     def watch_files():
-        before = set(map(tuple, _temp_dirs(model_dir)))
+        checkpoints_before, exports_before = (set(n) for n in _temp_dirs(model_dir))
         while process.poll() is None and not killed.is_set():
-            checkpoints, exports = _temp_dirs(model_dir)
-            if (target == "checkpoint" and checkpoints) or (target == "export" and exports):
-                if (tuple(checkpoints), tuple(exports)) not in before:
-                    kill()
-            time.sleep(0.002)
+            checkpoints, exports = (set(n) for n in _temp_dirs(model_dir))
+            if (target == "checkpoint" and checkpoints - checkpoints_before) or \
+                    (target == "export" and exports - exports_before):
+                kill()
+            time.sleep(0.001)
     if target in ("checkpoint", "export"):
         threading.Thread(target=watch_files, daemon=True).start()
     for line in process.stdout:
