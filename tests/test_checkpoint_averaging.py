@@ -78,3 +78,15 @@ def test_evaluation_of_the_average(model_dir, tmp_path):
                                   average_checkpoints=4)
     assert averaged["averaged"] == ["ckpt-2", "ckpt-4", "ckpt-6", "ckpt-8"]
     assert "averaged" not in single and averaged["loss"] != single["loss"]
+
+
+def test_cli_refuses_more_checkpoints_than_kept(model_dir, tmp_path):
+    import subprocess
+    import sys
+    done = subprocess.run(
+        [sys.executable, "-m", "zoo.cli.export", f"--model_dir={model_dir}",
+         f"--export_dir={tmp_path / 'export'}", "--average_checkpoints=9"],
+        capture_output=True, text=True, timeout=600)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "cannot average 9 checkpoints" in done.stderr + done.stdout
+    assert not (tmp_path / "export").exists()

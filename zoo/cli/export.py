@@ -47,6 +47,12 @@ def main(argv):
     if FLAGS.format == "transformers":
         return export_transformers_format(FLAGS)
     export_dir = FLAGS.export_dir or os.path.join(FLAGS.model_dir, "export")
+    if FLAGS.average_checkpoints > 1:  # too few kept: a usage error, before any work
+        from zoo.evaluate.averaging import last_checkpoints
+        try:
+            last_checkpoints(FLAGS.model_dir, FLAGS.average_checkpoints, FLAGS.checkpoint)
+        except ValueError as error:
+            raise common.UsageError(str(error)) from None
     check_export_dir(export_dir, FLAGS.format)
     eval_paths = []
     columns = FLAGS.columns or config.training.get("columns", "")  # (default: the run's)
