@@ -237,3 +237,21 @@ def test_a_full_disk_fails_the_checkpoint_naming_it_and_keeps_the_last(
     assert tf.train.latest_checkpoint(model_dir) == os.path.join(model_dir, "ckpt-2")
     assert why_unrestorable(os.path.join(model_dir, "ckpt-2")) is None
     assert not [n for n in os.listdir(model_dir) if n.startswith("ckpt-4")]
+
+
+def test_a_position_saved_after_skipping_falls_back_to_skipping(trained, tmp_path, corpus,
+                                                               capsys):
+    """A run that resumed by skipping batches (no input position saved at its step)
+    saves positions of that other pipeline; the next resume cannot restore them
+    and skips too, instead of crashing (found by benchmarks/kill_storm.py)."""
+    model_dir = copy_of(trained, tmp_path)
+    shutil.rmtree(os.path.join(model_dir, "input"))
+    common = [f"--model_dir={model_dir}", f"--train_data={corpus}", *NANO]
+    train(*common, "--train_steps=6")
+    assert "at step 4; input skipped to that batch" in capsys.readouterr().out
+    train(*common, "--train_steps=8")
+    out = capsys.readouterr().out
+    assert (f"the input position {model_dir}/input/worker-0-of-1/ckpt-6 does not restore into "
+            "this pipeline; skipping to batch 6 instead") in out
+    assert "at step 6; input skipped to that batch" in out
+    assert tf.train.latest_checkpoint(model_dir).endswith("ckpt-8")

@@ -47,6 +47,16 @@ def restore_position(iterator, path):
     tf.train.Checkpoint(input=iterator).read(path).expect_partial()
 
 
+def position_restores(dataset, path):
+    """Whether the position saved at `path` restores into an iterator of `dataset`
+    (not when it was saved from another pipeline, e.g. one that skipped batches)."""
+    try:
+        restore_position(iter(dataset), path)
+    except (tf.errors.OpError, ValueError, AssertionError):
+        return False
+    return True
+
+
 class CheckpointsWithInput(tf.train.CheckpointManager):
     """A CheckpointManager that, right after each checkpoint it saves, saves
     `input_iterator`'s position into `input_directory` with the same number

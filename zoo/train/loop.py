@@ -28,8 +28,8 @@ import tensorflow as tf
 from zoo.assembly import assemble
 from zoo.disk_full import reporting_full_disk
 from zoo.train.distribute import any_worker, worker_position
-from zoo.train.input_position import (CheckpointsWithInput, position_dir, restore_position,
-                                      saved_position)
+from zoo.train.input_position import (CheckpointsWithInput, position_dir, position_restores,
+                                      restore_position, saved_position)
 from zoo.train.freezing import count_parameters, freeze
 from zoo.train.layer_lr import layer_lr_factors
 from zoo.train.lora import describe, run_adapters, saved_settings
@@ -141,11 +141,18 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps,
                                     config.data_fields, opts.text_mode, opts.columns)
     position = saved_position(opts.model_dir, resumed_step, worker, workers) \
         if saves_position and resume_from else None
-    train_ds = training_dataset(train_paths, run.task, opts.global_batch_size, opts.seed,
-                                opts.text_mode, opts.shuffle_buffer,
-                                start_batch=0 if position or not resume_from else resumed_step,
+
+    def stream(start_batch):
+        return training_dataset(train_paths, run.task, opts.global_batch_size, opts.seed,
+                                opts.text_mode, opts.shuffle_buffer, start_batch=start_batch,
                                 batching=opts.batching, columns=opts.columns,
                                 input_shards=shards, worker=worker, workers=workers)
+    train_ds = stream(0 if position or not resume_from else resumed_step)
+    if position and not position_restores(train_ds, position):
+        # (a position saved by a run that had skipped to its batch: another pipeline)
+        print(f"the input position {position} does not restore into this pipeline; "
+              f"skipping to batch {resumed_step} instead")
+        position, train_ds = None, stream(resumed_step)
     if shards > 1:
         print(describe_shards(train_paths, shards, worker, workers))
     eval_ds = evaluation_dataset(eval_paths, run.task, opts.global_batch_size, opts.seed,
