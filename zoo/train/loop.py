@@ -8,8 +8,9 @@ a finished run does nothing more. Each worker reads its own input shards
 (`zoo.train.input_position`: the iterator's shuffle block, packing leftovers
 and prefetched batches), and a resumed run reads on from there at once, at any
 step. Otherwise (CSV with quotes, a carriage return inside a line; or no
-position saved at that step for this worker) it skips the batches already
-trained on, which it must read.
+position saved at that step for this worker, or one saved by a run that had
+skipped: another pipeline) it skips the batches already trained on, which it
+must read.
 
 Example:
     >>> logs = run_training(opts, run_config, strategy, ["a.txt"], [], warmup=30)
