@@ -47,7 +47,9 @@ class ZooBertBackbone(keras_hub.models.Backbone):
     def __init__(self, vocabulary_size, num_layers, num_heads, hidden_dim, intermediate_dim,
                  dropout=0.1, max_sequence_length=512, num_segments=2, normalize_first=True,
                  activation="gelu", dtype=None, **kwargs):
-        self.token_embedding = keras_hub.layers.ReversibleEmbedding(
+        # (Keras's own ReversibleEmbedding, as BertBackbone's: keras_hub.layers' subclass
+        # of it refuses Keras's int8 quantization.)
+        self.token_embedding = keras.layers.ReversibleEmbedding(
             vocabulary_size, hidden_dim, embeddings_initializer=_initializer(), dtype=dtype,
             name="token_embedding")
         self.position_embedding = keras_hub.layers.PositionEmbedding(
