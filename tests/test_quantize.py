@@ -115,3 +115,19 @@ def test_failed_quantization_is_reported_and_exports_nothing(exports, tmp_path, 
     with pytest.raises(QuantizeError, match="unknown --quantize mode 'int4'"):
         export_model(exports["model_dir"], str(tmp_path / "out"), quantize="int4")
     assert not os.path.exists(tmp_path / "out")
+
+
+@pytest.mark.parametrize("overrides", ["activation=gelu", "normalize_first=true"])
+def test_the_zoos_own_bert_backbone_quantizes_whole(overrides):
+    """ZooBertBackbone (exact GELU, as Hugging Face checkpoints; pre-LN): every
+    Dense, EinsumDense and the token embedding become int8."""
+    import dataclasses
+
+    from plugins import MODELS, apply_overrides, load_plugins
+    load_plugins()
+    spec = MODELS.get("bert_nano")
+    backbone = spec.builder(apply_overrides(dataclasses.replace(spec.config, vocabulary_size=50),
+                                            overrides))
+    summary = quantize_model(backbone, "int8")
+    assert summary["layers"] > 0
+    assert any("token_embedding" in path for path in int8_variables(backbone))
