@@ -37,6 +37,7 @@ Example:
     python benchmarks/time_to_quality.py --smoke          # every pair, about a minute a side
 """
 import json
+import math
 import os
 import signal
 import subprocess
@@ -274,8 +275,10 @@ def _run_pair(pair, pairdir, budget):
 
 def _print(result):
     better = "lower" if result["lower"] else "higher"
-    print(f"== {result['pair']}: {result['metric']} ({better} is better), target "
-          f"{result['target']:.4g}, {result['budget']:.0f} s a side")
+    target = "n/a (the peer's value at the budget: it has none)" \
+        if math.isnan(result["target"]) else f"{result['target']:.4g}"
+    print(f"== {result['pair']}: {result['metric']} ({better} is better), target {target}, "
+          f"{result['budget']:.0f} s a side")
     print(f"  zoo: {result['zoo_command']}")
     print(f"  {'time (s)':>9}{'zoo':>10}{'peer':>10}")
     for i, point in enumerate(result["points"]):

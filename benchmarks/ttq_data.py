@@ -135,5 +135,6 @@ def ratio_line(name, zoo_time, peer_time, target, unit=""):
     def shown(seconds):
         return "not reached" if seconds is None else f"{seconds:.0f} s"
     ratio = f"{zoo_time / peer_time:.2f}" if zoo_time and peer_time else "n/a"
-    return (f"{name}: time to {target:g}{unit}: zoo {shown(zoo_time)}, peer "
+    target = "n/a" if math.isnan(target) else f"{target:g}{unit}"
+    return (f"{name}: time to {target}: zoo {shown(zoo_time)}, peer "
             f"{shown(peer_time)}, zoo/peer {ratio}")
