@@ -255,3 +255,13 @@ def test_a_position_saved_after_skipping_falls_back_to_skipping(trained, tmp_pat
             "this pipeline; skipping to batch 6 instead") in out
     assert "at step 6; input skipped to that batch" in out
     assert tf.train.latest_checkpoint(model_dir).endswith("ckpt-8")
+
+
+def test_a_relative_model_dir_resumes(trained, tmp_path, corpus, capsys, monkeypatch):
+    """The checkpoint check reads the state file's names as TensorFlow gives them
+    (already joined to the model_dir): a relative --model_dir resumes too."""
+    model_dir = copy_of(trained, tmp_path)
+    monkeypatch.chdir(os.path.dirname(model_dir))
+    relative = os.path.basename(model_dir)
+    train(f"--model_dir={relative}", f"--train_data={corpus}", "--train_steps=6", *NANO)
+    assert f"resumed from {relative}/ckpt-4 at step 4" in capsys.readouterr().out

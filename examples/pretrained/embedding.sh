@@ -16,7 +16,7 @@ COMMON=(--model=bert_mini --task=embedding --init_checkpoint="$CKPT"
   --seq_len=128 --global_batch_size=32 --seed=0)
 zoo-train "${COMMON[@]}" --train_steps=1 --learning_rate=1e-9 --noexport \
   --model_dir="$OUT/embedding_untrained"
-zoo-train "${COMMON[@]}" --train_steps=300 --learning_rate=2e-5 --model_dir="$OUT/embedding"
+zoo-train "${COMMON[@]}" --train_steps=100 --learning_rate=2e-5 --model_dir="$OUT/embedding"
 for run in embedding_untrained embedding; do
   echo "$run: $(tail -n 1 "$OUT/$run/eval_log.jsonl")"
 done

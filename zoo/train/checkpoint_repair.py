@@ -16,7 +16,6 @@ Example:
     checkpoint runs/a/ckpt-20 cannot be restored (...); moved it to runs/a/damaged/ ...
     'runs/a/ckpt-10'
 """
-import os
 import re
 
 import tensorflow as tf
@@ -49,9 +48,10 @@ def _named_in_state(model_dir):
         return []
     if state is None:
         return []
+    # (get_checkpoint_state has already joined relative names to model_dir, as
+    # given: joining again breaks a relative --model_dir.)
     paths = list(state.all_model_checkpoint_paths) + [state.model_checkpoint_path]
-    return [path if os.path.isabs(path) or "://" in path else fileio.join(model_dir, path)
-            for path in paths if path]
+    return [path for path in paths if path]
 
 
 def _files_of(prefix):
