@@ -54,7 +54,7 @@ def test_mlm_nsp_loss_is_the_sum_of_its_terms_its_head_has_dropout_and_it_export
     assert log[-1]["mlm"] < log[0]["mlm"]
     for record in log + [logs["train"]]:
         assert record["loss"] == pytest.approx(record["mlm"] + record["nsp"], rel=1e-6)
-    assert 0.0 <= record["nsp_accuracy"] <= 1.0 and 0.0 < record["masked_accuracy"] < 1.0
+    assert 0.0 < record["masked_accuracy"] < 1.0  # (NSP learning: the test below)
     from plugins import load_plugins
     from zoo.assembly import assemble
     from zoo.run_config import load_run_config
@@ -85,3 +85,26 @@ def test_mlm_nsp_loss_is_the_sum_of_its_terms_its_head_has_dropout_and_it_export
     probability = out["is_next_probability"].numpy()
     assert probability == pytest.approx(expected.numpy(), abs=1e-5)
     assert (out["is_next"].numpy() == (probability > 0.5)).all()
+
+
+
+def test_nsp_beats_chance_on_learnable_documents(tmp_path):
+    """On documents whose sentences share a topic word (conformance_cases'
+    topical_documents, 8 topics), a true next sentence can be told from a random one.
+    Chance is 0.5 (half the pairs are next: test_pairs_are_half_next_and_correct), the
+    best ~0.94 (a random partner shares the topic 1 time in 8). The held-out accuracy
+    must clear 0.6: on 512 pairs, chance + 4 standard deviations (0.022 each).
+
+    bert_nano sits at 0.5 on a plateau first, and leaves it after 175 to 600 steps of
+    32 pairs by the seed (seeds 0, 2, 1; at 120 steps it is still at 0.5): 1000 steps,
+    without backbone dropout, learn it with room to spare (eval ~0.88, ~30 s of steps).
+    """
+    from conformance_cases import topical_documents
+    train_data = topical_documents(tmp_path / "train.txt", 600, seed=0)
+    eval_data = topical_documents(tmp_path / "eval.txt", 512, seed=1)
+    logs = train(f"--model_dir={tmp_path}/run", "--task=nsp", f"--train_data={train_data}",
+                 f"--eval_data={eval_data}", "--model=bert_nano", "--seq_len=32", "--seed=1",
+                 "--global_batch_size=32", "--train_steps=1000", "--steps_per_loop=100",
+                 "--learning_rate=1e-3", "--vocab_size=200", "--model_overrides=dropout=0",
+                 "--noexport")
+    assert logs["eval"]["nsp_accuracy"] > 0.6, logs["eval"]
