@@ -239,7 +239,10 @@ def _one_writer(model_dir, strategy):
     process holds it, every worker stops before any work."""
     from zoo.run_lock import DirectoryLocked, claim
     refusal = None
+    created = is_chief(strategy) and not fileio.exists(model_dir)
     with contextlib.ExitStack() as held:
+        if created:  # (a run that fails its checks leaves no model_dir behind)
+            held.callback(lambda: fileio.listdir(model_dir) or fileio.rmtree(model_dir))
         if is_chief(strategy):
             check_writable_dir(model_dir, "--model_dir")
             try:
