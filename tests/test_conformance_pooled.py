@@ -5,6 +5,7 @@ import os
 import re
 
 import pytest
+import tensorflow as tf
 
 from conformance_cases import CASES, GROUPS, bad_file, check_case, labelled, sentiment
 from plugins.testing import ConformanceError, check_task_plugin
@@ -100,3 +101,33 @@ def test_kit_catches_a_wrong_line_number_and_trace_time_randomness(tmp_path, bro
     with pytest.raises(ConformanceError, match="preprocess weights: other values in tf.data"):
         check_task_plugin(broken_task(TraceTimeRandom), train, str(tmp_path / "b"),
                           models=["bert_nano"])
+
+
+def test_kit_catches_a_model_at_chance(tmp_path, broken_task):
+    """Labels drawn at random, one in five positive, whatever the text: the model can
+    only learn the 80/20 prior, so its accuracy stays at chance (the majority's share)
+    and the above-chance check refuses it."""
+    from plugins.testing import _check_above_chance
+    from tasks.classification import Classification
+    from zoo.assembly import assemble
+    from zoo.run_config import load_run_config
+    from zoo.train.job import default_options, train_from_flags
+
+    class LabelBlind(Classification):
+        name = "label_blind_test"
+
+        def preprocess(self, examples, seed=None):
+            features, labels, weights = super().preprocess(examples, seed)
+            seed = tf.constant([0, 0], tf.int64) if seed is None else seed
+            noise = tf.random.stateless_uniform(tf.shape(labels), seed)
+            return features, tf.cast(noise < 0.2, labels.dtype), weights
+
+    model_dir = str(tmp_path / "run")
+    train_from_flags(default_options(
+        model="bert_nano", task=broken_task(LabelBlind), train_data=sentiment(tmp_path),
+        model_dir=model_dir, train_steps=40, steps_per_loop=10, seq_len=32,
+        global_batch_size=8, learning_rate=2e-3, vocab_size=400, export=False))
+    config = load_run_config(model_dir)
+    with pytest.raises(ConformanceError, match=r"blind: accuracy \S+ on \d+ training rows is "
+                                               "not above chance"):
+        _check_above_chance(assemble(config, model_dir), config, model_dir, "blind")
