@@ -277,7 +277,7 @@ def test_mean_pooled_classifier_learns(pretrained, tmp_path, data):
 
 def test_unknown_pooling_fails_before_work(tmp_path, data):
     from plugins import OverrideError
-    with pytest.raises(OverrideError, match="pooling must be one of auto, mean, got 'max'"):
+    with pytest.raises(OverrideError, match="pooling must be one of auto, mean, cls, max, got 'sum'"):
         train(f"--model_dir={tmp_path}/m", "--task=classification",
-              f"--train_data={data['train']}", "--task_config=pooling=max", *NANO)
+              f"--train_data={data['train']}", "--task_config=pooling=sum", *NANO)
     assert not os.path.exists(f"{tmp_path}/m")

@@ -8,7 +8,7 @@
 set -euo pipefail
 UNSUP=${1:-../shared/data/imdb_unsup/unsup.txt}
 OUT=${2:-runs/pretrained}
-CKPT=$(zoo-fetch --checkpoint=all-minilm-l6-v2 --dest=checkpoints | sed 's/^checkpoint: //')
+CKPT=$(zoo-fetch --name=all-minilm-l6-v2 --dest=checkpoints | sed 's/^checkpoint: //')
 python examples/pretrained/imdb_pairs.py "$UNSUP" "$OUT/imdb_pairs"
 
 COMMON=(--model=bert_mini --task=embedding --init_checkpoint="$CKPT"

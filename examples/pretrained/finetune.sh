@@ -11,7 +11,7 @@ DATA=${1:-../shared/data/sst2}
 OUT=${2:-runs/pretrained}
 shift $(( $# < 2 ? $# : 2 ))
 STEPS=${*:-full lora probe int8 distill}
-CKPT=$(zoo-fetch --checkpoint=all-minilm-l6-v2 --dest=checkpoints | sed 's/^checkpoint: //')
+CKPT=$(zoo-fetch --name=all-minilm-l6-v2 --dest=checkpoints | sed 's/^checkpoint: //')
 
 COMMON=(--model=bert_mini --task=classification --init_checkpoint="$CKPT"
   --train_data="$DATA/train.tsv" --eval_data="$DATA/dev.tsv" --task_config=pooling=mean

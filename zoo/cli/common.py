@@ -31,6 +31,10 @@ flags.DEFINE_integer("seed", 0, "Seed for initialisation, shuffling and masking 
                      "and the --vocab_sample.")
 flags.DEFINE_boolean("lowercase", True, "Lowercase and strip accents before WordPiece.")
 flags.DEFINE_list("plugins", [], "Extra modules that register models or tasks (pkg.module).")
+flags.DEFINE_string("decoding", "", "Decoding options of generative tasks, e.g. "
+                    "sampler=top_p,top_p=0.9,temperature=0.8 or sampler=beam,num_beams=4,"
+                    "length_penalty=0.6 (zoo-export: baked into the export; zoo-predict: with "
+                    "--model_dir).")
 
 FLAGS = flags.FLAGS
 

@@ -10,11 +10,8 @@ from absl import flags
 from zoo.cli import common
 
 common.declare_shared_flags(__name__, "model_dir", "export_dir", "eval_data", "columns",
-                            "plugins")
+                            "plugins", "decoding")
 flags.DEFINE_string("checkpoint", "", "Checkpoint to export; empty: the latest in --model_dir.")
-flags.DEFINE_string("decoding", "", "Decoding options of generative tasks baked into the "
-                    "export, e.g. sampler=top_p,top_p=0.9,temperature=0.8 or "
-                    "sampler=beam,num_beams=4,length_penalty=0.6.")
 flags.DEFINE_enum("quantize", "", ["", "int8"], "Weight-only post-training quantization of "
                   "the export (Keras int8 kernels and embeddings); empty: float weights.")
 flags.DEFINE_integer("eval_batch_size", 64, "Batch size of the --eval_data evaluation.")

