@@ -107,7 +107,7 @@ def test_kit_catches_a_model_at_chance(tmp_path, broken_task):
     """Labels drawn at random, one in five positive, whatever the text: the model can
     only learn the 80/20 prior, so its accuracy stays at chance (the majority's share)
     and the above-chance check refuses it."""
-    from plugins.testing import _check_above_chance
+    from plugins.learning_checks import check_above_chance
     from tasks.classification import Classification
     from zoo.assembly import assemble
     from zoo.run_config import load_run_config
@@ -130,4 +130,4 @@ def test_kit_catches_a_model_at_chance(tmp_path, broken_task):
     config = load_run_config(model_dir)
     with pytest.raises(ConformanceError, match=r"blind: accuracy \S+ on \d+ training rows is "
                                                "not above chance"):
-        _check_above_chance(assemble(config, model_dir), config, model_dir, "blind")
+        check_above_chance(assemble(config, model_dir), config, model_dir, "blind")

@@ -129,11 +129,15 @@ def source_model_config(path, spec, model_config):
     return dataclasses.replace(model_config, **{k: v for k, v in fields.items() if k in known})
 
 
-def source_pooling(path):
-    """The pooling a Hugging Face --init_checkpoint's `1_Pooling/config.json` names
-    (sentence-transformers: mean, cls or max), or None."""
+def with_source_pooling(task_config, path):
+    """`task_config` with `pooling=auto` replaced by what a Hugging Face
+    --init_checkpoint's `1_Pooling/config.json` names (sentence-transformers: mean,
+    cls or max); unchanged otherwise."""
     kind, directory = source_kind(path)
-    return hf_import.pooling_mode(directory) if kind == "hf" else None
+    if getattr(task_config, "pooling", None) != "auto" or kind != "hf":
+        return task_config
+    pooling = hf_import.pooling_mode(directory)
+    return dataclasses.replace(task_config, pooling=pooling) if pooling else task_config
 
 
 def source_tokenizer(path):

@@ -67,11 +67,9 @@ def resolve_config(opts):
     except ValueError as error:
         raise UsageError(str(error)) from None
     task_config = apply_overrides(task_class.config_class(), opts.task_config)
-    if opts.init_checkpoint and getattr(task_config, "pooling", None) == "auto":
-        from zoo.train.initialization import source_pooling
-        pooling = source_pooling(opts.init_checkpoint)  # (a sentence-transformers directory)
-        if pooling:
-            task_config = dataclasses.replace(task_config, pooling=pooling)
+    if opts.init_checkpoint:
+        from zoo.train.initialization import with_source_pooling
+        task_config = with_source_pooling(task_config, opts.init_checkpoint)
     if opts.batching == "bucket":
         try:
             check_bucketing(task_class, task_config)
