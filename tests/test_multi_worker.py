@@ -11,6 +11,7 @@ is off: with it on, replicas draw different masks.
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -253,3 +254,50 @@ def test_two_workers_resume_from_their_own_input_positions(runs, tmp_path):
     assert tf.train.latest_checkpoint(shared).endswith(f"ckpt-{RESUMED}")
     for name, value in expected.items():
         np.testing.assert_allclose(weights[name], value, rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+def test_sigterm_to_one_worker_inside_a_host_loop_stops_both_after_a_step(runs, tmp_path):
+    """SIGTERM to the non-chief worker inside a 200-step host loop: both workers leave
+    the loop before the same step (the stop flag is or-ed over them before each
+    step), save together and exit 0 within seconds; the same command then ends with
+    the weights of an uninterrupted two-worker run, bit for bit."""
+    import threading
+    import time
+    args = [*runs["data"], *NANO, "--train_steps=400", "--steps_per_loop=200",
+            "--checkpoint_every=200", "--noexport"]
+    for name in "abc":
+        (tmp_path / name).mkdir()
+    straight, _ = two_workers(tmp_path / "straight", args, tmp_path / "a")
+    model_dir = tmp_path / "run"
+    processes, _ = two_workers(model_dir, args, tmp_path / "b")
+    lines, sent = [], {}
+
+    def read_worker_1():  # SIGTERM once its first host loop (steps 1-200) is logged
+        for line in processes[1].stdout:
+            lines.append(line)
+            if line.startswith("step 200/400") and not sent:
+                time.sleep(1.0)  # (the 200 steps of the next loop take seconds)
+                sent["time"] = time.time()
+                processes[1].send_signal(signal.SIGTERM)
+    reader = threading.Thread(target=read_worker_1)
+    reader.start()
+    chief_out = processes[0].communicate(timeout=600)[0]
+    processes[1].wait(timeout=600)
+    reader.join()
+    seconds, out = time.time() - sent["time"], "".join(lines)
+    assert processes[0].returncode == processes[1].returncode == 0, (chief_out, out)
+    assert "SIGTERM: saved " in out, out[-4000:]
+    stopped = int(out.split("SIGTERM: saved ", 1)[1].split(";")[0].rsplit("ckpt-", 1)[1])
+    assert 200 < stopped < 400, out
+    assert f"SIGTERM (to another worker): saved {model_dir}/ckpt-{stopped};" in chief_out
+    assert tf.train.latest_checkpoint(str(model_dir)).endswith(f"ckpt-{stopped}")
+    assert seconds < 20, seconds  # (one step of this model takes milliseconds)
+
+    finished(straight)
+    processes, _ = two_workers(model_dir, args, tmp_path / "c")
+    assert f"at step {stopped}; input restored from" in finished(processes)[0]
+    weights, expected = checkpoint_arrays(str(model_dir)), checkpoint_arrays(
+        str(tmp_path / "straight"))
+    assert weights.keys() == expected.keys() and len(weights) > 10
+    for name, value in expected.items():
+        np.testing.assert_array_equal(weights[name], value, err_msg=name)

@@ -30,6 +30,8 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
+from zoo.train import preemption
+
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
 #: Task types a multi_worker cluster may give this process.
 WORKER_TYPES = ("chief", "worker")
@@ -139,10 +141,12 @@ def _multi_worker(cluster, num_gpus):
         tf.train.ClusterSpec(cluster.jobs), task_type=cluster.task_type,
         task_id=cluster.task_id, num_accelerators={"GPU": len(gpus)}, rpc_layer="grpc")
     try:
-        return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
+        strategy = tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
     except RuntimeError as error:
         raise RuntimeError("--strategy=multi_worker must be created before TensorFlow runs "
                            f"any op: {error}") from error
+    preemption.reclaim()  # (its coordination service took SIGTERM for itself)
+    return strategy
 
 
 def _check_reachable(address):

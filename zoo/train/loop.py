@@ -76,7 +76,7 @@ class NonFiniteLossError(FloatingPointError):
 
 
 class Preempted(Exception):
-    """SIGTERM arrived; a checkpoint was saved at the end of the host loop."""
+    """SIGTERM arrived; a checkpoint was saved after the step it stopped at."""
 
 
 def checkpoint_step(model_dir):
@@ -108,9 +108,8 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps,
     resumes from the latest checkpoint in opts.model_dir.
 
     SIGTERM (to any worker; see zoo.train.preemption) saves a checkpoint after the
-    current step (multi_worker: at the end of the host loop) or evaluation and returns
-    {'preempted': step}, as does one
-    that arrived before training started (without saving); a NaN/Inf loss raises
+    current step (on every worker) or evaluation and returns {'preempted': step}, as
+    does one that arrived before training started (without saving); a NaN/Inf loss raises
     NonFiniteLossError without saving.
     With opts.nan_policy == 'skip' such steps apply no update (see zoo.train.steps)
     and are counted, in the checkpoint too; more than opts.max_skipped_steps of
@@ -176,11 +175,10 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps,
     if adapted:
         lora = saved_settings(config.training)
         print(describe(adapted, lora["lora_rank"], lora["lora_alpha"], trainable, total))
-    # SIGTERM ends the in-graph host loop after the current step, with one worker (the
-    # workers of multi_worker would leave each other's collectives: they stop at the
-    # end of the host loop) and off TPUs.
-    stop_flag = tf.Variable(False, trainable=False, name="sigterm") if workers == 1 and \
-        not isinstance(strategy, tf.distribute.TPUStrategy) else None
+    # SIGTERM ends the in-graph host loop after the current step (under multi_worker
+    # on every worker at once: TaskRunner or-s the flag over them), but on TPUs.
+    stop_flag = None if isinstance(strategy, tf.distribute.TPUStrategy) else \
+        tf.Variable(False, trainable=False, name="sigterm")
     runner = TaskRunner(strategy, run.task, run.model, optimizer, global_step, train_ds,
                         eval_ds, names, nan_policy=nan_policy, skipped_steps=skipped_steps,
                         accum_steps=opts.grad_accum_steps,

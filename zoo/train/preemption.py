@@ -80,6 +80,17 @@ def check():
         raise Interrupted()
 
 
+def reclaim():
+    """Puts this module's SIGTERM handler back in place within `sigterm_stops()`.
+
+    A MultiWorkerMirroredStrategy starts TensorFlow's coordination service, whose
+    preemption notifier installs a C++ SIGTERM handler over Python's: the signal
+    would then never reach the job. Call this once the strategy exists."""
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGTERM) is _record:
+        signal.signal(signal.SIGTERM, _record)
+
+
 @contextlib.contextmanager
 def on_request(callback):
     """Within the block, `callback()` runs once when SIGTERM arrives (at once if it

@@ -250,16 +250,26 @@ class TaskRunner(orbit.StandardTrainer, orbit.StandardEvaluator):
         """orbit's in-graph loop, which with a `stop_flag` checks it before each step."""
         if self.stop_flag is None:
             return super().create_train_loop_fn()
-        stop, step = self.stop_flag, self.train_step
+        stop, step = self._stop_requested, self.train_step
 
         @tf.function
         def loop_fn(iterator, num_steps):
             for _ in tf.range(num_steps):
-                if stop.read_value():
+                if stop():
                     break
                 with tf.name_scope(""):
                     step(iterator)
         return loop_fn
+
+    def _stop_requested(self):
+        """The stop flag; under multi_worker or-ed over the workers by one scalar
+        all-reduce before each step, so that all leave the loop before the same step
+        (one worker alone would leave the others waiting in its collectives)."""
+        flag = self.stop_flag.read_value()
+        if not isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            return flag
+        votes = self.strategy.run(lambda: tf.cast(flag, tf.float32))
+        return self.strategy.reduce(tf.distribute.ReduceOp.SUM, votes, axis=None) > 0
 
     def train_loop_begin(self):
         self.train_sums.reset()
