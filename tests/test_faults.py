@@ -135,6 +135,35 @@ def test_no_checkpoint_restores_a_clear_error_and_nothing_moved(trained, tmp_pat
     assert sorted(os.listdir(model_dir)) == before
 
 
+def test_readers_skip_a_damaged_newest_checkpoint_naming_it_and_move_nothing(
+        trained, tmp_path, corpus, capsys):
+    """zoo-export and --mode=eval (and zoo-predict, --init_checkpoint: the same
+    search) use the newest checkpoint that restores, say which they skipped and
+    why, and leave the model_dir as it was; none restoring is one clear error."""
+    from zoo.serve.export import export_model, exported_checkpoint
+    from zoo.train.checkpoint_repair import CheckpointError
+    model_dir = copy_of(trained, tmp_path)
+    truncate(data_file(model_dir, 4))
+    checkpoints = lambda: sorted(n for n in os.listdir(model_dir)  # noqa: E731
+                                 if n.startswith(("ckpt-", "checkpoint", "damaged")))
+    before = checkpoints()
+    skipped = f"checkpoint {model_dir}/ckpt-4 cannot be restored ("
+    export_dir = str(tmp_path / "export")
+    export_model(model_dir, export_dir)
+    assert skipped in capsys.readouterr().out
+    assert exported_checkpoint(export_dir) == "ckpt-2"
+    logs = train(f"--model_dir={model_dir}", "--mode=eval", f"--eval_data={corpus}",
+                 "--eval_steps=2", *NANO)
+    out = capsys.readouterr().out
+    assert skipped in out and f"; using {model_dir}/ckpt-2" in out
+    assert logs["eval"]["checkpoint"].endswith("/ckpt-2") and logs["eval"]["loss"] > 0
+    assert checkpoints() == before
+    os.remove(os.path.join(model_dir, "ckpt-2.index"))
+    with pytest.raises(CheckpointError, match=f"no checkpoint in '{model_dir}' can be restored: "
+                       "ckpt-4: .*; ckpt-2: its index file ckpt-2.index is missing"):
+        export_model(model_dir, str(tmp_path / "export2"))
+
+
 # -- one writer per model_dir ---------------------------------------------------
 
 def hold(model_dir):

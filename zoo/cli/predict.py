@@ -25,7 +25,8 @@ def _signature_from_model_dir(model_dir, name, decoding):
     from zoo.run_config import load_run_config
     config = load_run_config(model_dir)
     common.load_plugins_reporting(list(config.plugins))
-    checkpoint = tf.train.latest_checkpoint(model_dir)
+    from zoo.train.checkpoint_repair import latest_restorable
+    checkpoint = latest_restorable(model_dir)
     if not checkpoint:
         raise FileNotFoundError(f"'{model_dir}' has no checkpoint; train first")
     run = assemble(config, model_dir, decoding=decoding)

@@ -20,6 +20,7 @@ from zoo.assembly import assemble
 from zoo.data.pipeline.stream import evaluation_dataset
 from zoo.evaluate.averaging import last_checkpoints, restore_average
 from zoo.run_config import load_run_config
+from zoo.train.checkpoint_repair import latest_restorable
 from zoo.train.steps import TaskRunner, metric_names
 
 
@@ -32,7 +33,7 @@ def evaluate_model_dir(model_dir, eval_paths, strategy, global_batch_size, steps
     maps fields to columns of the files. `average_checkpoints=N` (N > 1) scores the
     mean of the last N checkpoints ending at that one (zoo.evaluate.averaging)."""
     config = load_run_config(model_dir)
-    checkpoint = checkpoint or tf.train.latest_checkpoint(model_dir)
+    checkpoint = checkpoint or latest_restorable(model_dir)
     if not checkpoint:
         raise FileNotFoundError(f"'{model_dir}' has no checkpoint to evaluate; train first")
     with strategy.scope():

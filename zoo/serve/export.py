@@ -20,6 +20,7 @@ from zoo.assembly import assemble
 from zoo.atomic_files import atomic_directory, temp_directory
 from zoo.evaluate.averaging import last_checkpoints, restore_average
 from zoo.run_config import load_run_config
+from zoo.train.checkpoint_repair import latest_restorable
 
 WARMUP_FILE = "tf_serving_warmup_requests"
 METADATA_FILE = "zoo.json"
@@ -127,7 +128,7 @@ def export_model(model_dir, export_dir, checkpoint=None, decoding="", quantize="
     from zoo.serve.quantize import check_mode, directory_bytes, quantize_model
     check_mode(quantize)
     config = load_run_config(model_dir)
-    checkpoint = checkpoint or tf.train.latest_checkpoint(model_dir)
+    checkpoint = checkpoint or latest_restorable(model_dir)
     if not checkpoint:
         raise FileNotFoundError(f"'{model_dir}' has no checkpoint to export; train first")
     run = assemble(config, model_dir, decoding=decoding)

@@ -50,6 +50,7 @@ from zoo.assembly import assemble
 from zoo.atomic_files import atomic_directory
 from zoo.models import hf_import, hf_t5
 from zoo.run_config import load_run_config
+from zoo.train.checkpoint_repair import latest_restorable
 
 METADATA_FILE = "zoo_export.json"
 #: safetensors metadata transformers expects of a torch-layout file.
@@ -323,7 +324,7 @@ def restored_run(model_dir, checkpoint=None, average_checkpoints=0):
     from zoo.evaluate.averaging import last_checkpoints, restore_average
     from zoo.train.lora import merge_adapters
     config = load_run_config(model_dir)
-    checkpoint = checkpoint or tf.train.latest_checkpoint(model_dir)
+    checkpoint = checkpoint or latest_restorable(model_dir)
     if not checkpoint:
         raise FileNotFoundError(f"'{model_dir}' has no checkpoint to export; train first")
     paths = last_checkpoints(model_dir, average_checkpoints, checkpoint) \

@@ -5,11 +5,14 @@ empty `ckpt-N.data-*`, a missing or empty `ckpt-N.index`, or a `checkpoint`
 state file naming a checkpoint that is not there. Before a run resumes,
 `repair_checkpoints` reads every tensor of the newest checkpoint (those the
 state file names count, and the `ckpt-N.*` files on disk up to its newest; all
-of them without a state file), and of older ones until one reads whole. Each damaged one newer than that is moved, not deleted,
-to `<model_dir>/damaged/`, with a message naming it and why; the state file is
-rewritten to name the good one. When a model_dir has checkpoints and none
+of them without a state file), and of older ones until one reads whole. Each
+damaged one newer than that is moved, not deleted, to `<model_dir>/damaged/`,
+with a message naming it and why; the state file is rewritten to name the good
+one. When a model_dir has checkpoints and none
 restores, `CheckpointError` says why for each and nothing is moved: a run never
-starts from scratch over the user's run.
+starts from scratch over the user's run. Readers of a model_dir (zoo-export,
+`--mode=eval`, zoo-predict, `--init_checkpoint`) take `latest_restorable`: the
+same search, naming what they skip, moving nothing.
 
 Example:
     >>> repair_checkpoints("runs/a")   # ckpt-20.data-* truncated, ckpt-10 whole
@@ -95,11 +98,10 @@ def _set_aside(model_dir, prefix):
     return target
 
 
-def repair_checkpoints(model_dir, say=print):
-    """The prefix of the newest checkpoint in `model_dir` that restores (None when
-    there is none at all); damaged newer ones are moved to <model_dir>/damaged/
-    and the state file then names the good one. Raises CheckpointError when there
-    are checkpoints and none restores."""
+def _search(model_dir):
+    """(the newest checkpoint prefix that restores, [(newer prefix, why it does not)],
+    {step: prefix} of all candidates); (None, [], {}) without checkpoints. Raises
+    CheckpointError when there are checkpoints and none restores."""
     prefixes = {int(path.rsplit("-", 1)[1]): path for path in _named_in_state(model_dir)
                 if re.search(r"-\d+$", path)}
     # Files on disk count up to the state file's newest (a save killed before the state
@@ -109,21 +111,45 @@ def repair_checkpoints(model_dir, say=print):
     for step in _steps_on_disk(model_dir):
         if newest is None or step <= newest:
             prefixes.setdefault(step, fileio.join(model_dir, f"ckpt-{step}"))
-    if not prefixes:
-        return None
     failures = []
     for step in sorted(prefixes, reverse=True):
         why = why_unrestorable(prefixes[step])
         if why is None:
-            good = prefixes[step]
-            break
+            return prefixes[step], failures, prefixes
         failures.append((prefixes[step], why))
-    else:
+    if failures:
         raise CheckpointError(
             f"no checkpoint in '{model_dir}' can be restored: " +
             "; ".join(f"{fileio.basename(p)}: {why}" for p, why in failures) +
             ". They are left in place: move them away to train from scratch there, or use "
             "a new --model_dir")
+    return None, [], {}
+
+
+def latest_restorable(model_dir, say=print):
+    """For readers of a model_dir (zoo-export, --mode=eval, zoo-predict): the newest
+    checkpoint that restores (None without checkpoints), naming each newer damaged
+    one and why, and moving nothing. Raises CheckpointError when none restores.
+
+    Example:
+        >>> latest_restorable("runs/a")   # ckpt-20.data-* truncated
+        checkpoint runs/a/ckpt-20 cannot be restored (...); using runs/a/ckpt-10
+        'runs/a/ckpt-10'
+    """
+    good, failures, _ = _search(model_dir)
+    for prefix, why in failures:
+        say(f"checkpoint {prefix} cannot be restored ({why}); using {good}", flush=True)
+    return good
+
+
+def repair_checkpoints(model_dir, say=print):
+    """The prefix of the newest checkpoint in `model_dir` that restores (None when
+    there is none at all); damaged newer ones are moved to <model_dir>/damaged/
+    and the state file then names the good one. Raises CheckpointError when there
+    are checkpoints and none restores."""
+    good, failures, prefixes = _search(model_dir)
+    if good is None:
+        return None
     latest = tf.train.latest_checkpoint(model_dir)
     if not failures and latest and fileio.normalize(latest) == fileio.normalize(good):
         return good

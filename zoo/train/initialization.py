@@ -30,6 +30,7 @@ import tensorflow as tf
 from zoo import atomic_files, fileio
 from zoo.models import hf_import
 from zoo.run_config import ADDED_MODEL_FIELDS, CONFIG_FILE, load_run_config, model_field
+from zoo.train.checkpoint_repair import latest_restorable
 from zoo.train.options import UsageError
 
 
@@ -200,7 +201,7 @@ def _source_backbone(path, family):
         raise RestoreError(f"--init_checkpoint '{path}' holds a '{config.model}' model of "
                            f"family '{config.family}'; this run needs family '{family}'")
     MODELS.get(config.model)
-    checkpoint = path if not fileio.isdir(path) else tf.train.latest_checkpoint(directory)
+    checkpoint = path if not fileio.isdir(path) else latest_restorable(directory)
     if not checkpoint:
         raise FileNotFoundError(f"--init_checkpoint '{path}' has no checkpoint")
     source = assemble(config, directory)
