@@ -175,6 +175,57 @@ def hold(model_dir):
     return process
 
 
+def test_the_lock_on_a_shared_file_system(monkeypatch):
+    """On ram:// (TF's in-memory file system, standing in for GCS, which has no
+    exclusive create): a live holder's claim is refused, a dead one's is taken
+    over, and of two claimants whose renames race, the one whose record is read
+    back after the settle time wins."""
+    import json
+    import time
+    from zoo import run_lock
+    from zoo.run_lock import DirectoryLocked, claim
+    monkeypatch.setattr(run_lock, "SETTLE_SECONDS", 0.0)
+    directory = "ram://zoo-lock-test/run"
+    path = directory + "/zoo.lock"
+    tf.io.gfile.makedirs(directory)
+
+    def holder(pid):
+        if tf.io.gfile.exists(path):  # (ram:// appends to a file opened with "w")
+            tf.io.gfile.remove(path)
+        with tf.io.gfile.GFile(path, "w") as handle:
+            handle.write(json.dumps({"program": "zoo-train", "host": socket.gethostname(),
+                                     "pid": pid, "started": time.time(),
+                                     "heartbeat": time.time(), "id": f"rival-{pid}"}))
+    live = os.getppid()
+    refused = rf"'{directory}' is in use by zoo-train on host .*, pid {live} "
+    holder(live)
+    with pytest.raises(DirectoryLocked, match=refused):
+        with claim(directory, "zoo-export"):
+            pass
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    holder(dead.pid)
+    said = []
+    with claim(directory, "zoo-export", say=lambda *a, **k: said.append(a[0])):
+        assert json.loads(tf.io.gfile.GFile(path).read())["program"] == "zoo-export"
+    host = re.escape(socket.gethostname())
+    assert len(said) == 1 and re.fullmatch(
+        rf"taking over the lock of '{directory}' from zoo-train on host {host}, pid "
+        rf"{dead.pid} \(since [-\d: ]+\): pid {dead.pid} no longer runs on {host}", said[0]), said
+    assert not tf.io.gfile.exists(path)  # released
+
+    rename = tf.io.gfile.rename
+
+    def racing_rename(source, target, overwrite=False):  # a rival's copy lands after ours
+        rename(source, target, overwrite)
+        holder(live)
+    monkeypatch.setattr(tf.io.gfile, "rename", racing_rename)
+    with pytest.raises(DirectoryLocked, match=refused):
+        with claim(directory, "zoo-export"):
+            pass
+    assert json.loads(tf.io.gfile.GFile(path).read())["id"] == f"rival-{live}"  # left alone
+
+
 def test_a_second_writer_is_refused_and_a_dead_ones_lock_taken_over(trained, tmp_path, corpus,
                                                                     capsys):
     from zoo.run_lock import DirectoryLocked

@@ -3,9 +3,11 @@
 zoo-train and zoo-export claim `<model_dir>/zoo.lock` before they write; a
 second claim while the holder lives is refused with `DirectoryLocked`, naming
 the holder's program, host and pid. The file is created exclusively (O_EXCL on
-a local disk; on a shared file system through tf.io.gfile, written under a
-temporary name and renamed without overwriting, so one of two claimants
-wins). While held, a thread refreshes its `heartbeat` every minute. A claim
+a local disk). A shared file system through tf.io.gfile (GCS, HDFS) has no
+exclusive create: the record is written under a temporary name, renamed
+without overwriting (on GCS a check, then a copy), and read back after
+`SETTLE_SECONDS`; a claimant that then finds another's record has lost, so
+of two claimants racing within that time one wins. While held, a thread refreshes its `heartbeat` every minute. A claim
 whose holder is gone is taken over, with a message: a pid that no longer
 exists on this host, or (any host) a heartbeat older than ten minutes.
 
@@ -29,6 +31,9 @@ LOCK_FILE = "zoo.lock"
 #: A holder whose heartbeat is older than this is gone (its host crashed).
 STALE_SECONDS = 600
 HEARTBEAT_SECONDS = 60
+#: On a shared file system, how long a claimant waits before reading its claim back
+#: (longer than a rival's check-then-copy of a non-atomic rename takes).
+SETTLE_SECONDS = 2.0
 _held = {}  # lock path -> this process's claim record
 
 
@@ -77,10 +82,12 @@ def _create(path, text):
             handle.write(text)
         try:
             fileio.gfile().rename(tmp, path, overwrite=False)
-            return True
         except Exception:  # pylint: disable=broad-except  (it exists)
             fileio.remove(tmp)
             return False
+        time.sleep(SETTLE_SECONDS)  # a rival's rename may still land over ours
+        mine, now = json.loads(text).get("id"), _read(path)
+        return now is not None and now.get("id") == mine
     try:
         fd = os.open(fileio.local_path(path), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except FileExistsError:
