@@ -319,6 +319,68 @@ def test_a_full_disk_fails_the_checkpoint_naming_it_and_keeps_the_last(
     assert not [n for n in os.listdir(model_dir) if n.startswith("ckpt-4")]
 
 
+def test_a_full_disk_fails_the_export_naming_it_and_keeps_the_last_version(
+        trained, tmp_path, corpus, small_disk, monkeypatch):
+    """On a tmpfs with room for one more checkpoint but not another export (or,
+    where mounting is not allowed, with the save patched to fail with ENOSPC),
+    export version 2 fails with one clear error; version 1 still serves raw text
+    and nothing half-written is left."""
+    import errno
+    import zoo.serve.export
+    from zoo.disk_full import DiskFullError
+    from zoo.serve.export import export_model
+    staging = str(tmp_path / "staging")
+    shutil.copytree(trained, staging, ignore=shutil.ignore_patterns("zoo.lock"))
+    export_model(staging, os.path.join(staging, "export"))
+    checkpoint = sum(os.path.getsize(os.path.join(staging, n)) for n in os.listdir(staging)
+                     if n.startswith("ckpt-4."))
+    disk = small_disk(bytes_under(staging) + checkpoint * 3 // 2 + 128 * 1024)
+    if disk is None:  # the fallback: the operating system's error, at the write
+        def full(*_, **__):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        monkeypatch.setattr(zoo.serve.export, "_save", full)
+        disk = str(tmp_path / "disk")
+    model_dir = os.path.join(disk, "run")
+    shutil.copytree(staging, model_dir)
+    export_dir = os.path.join(model_dir, "export")
+    with pytest.raises(DiskFullError) as error:
+        train(f"--model_dir={model_dir}", f"--train_data={corpus}", "--train_steps=6", *NANO,
+              "--export")
+    assert re.fullmatch(
+        rf"no space left on the device of {re.escape(export_dir)} while writing the export "
+        rf"\([0-9,]+ are free\)\. The last good one is kept: {re.escape(export_dir)}/1",
+        str(error.value)), str(error.value)
+    assert tf.train.latest_checkpoint(model_dir).endswith("ckpt-6")
+    assert sorted(os.listdir(export_dir)) == ["1"]
+    assert not [n for _, d, f in os.walk(model_dir) for n in d + f if ".tmp-" in n]
+    served = tf.saved_model.load(os.path.join(export_dir, "1")).signatures["serving_default"]
+    assert served(tf.constant(["the cat sat on the mat"]))
+
+
+@pytest.mark.parametrize("what", ["vocab", "logs"])
+def test_a_full_disk_fails_the_vocab_or_the_logs_naming_them(tmp_path, corpus, monkeypatch,
+                                                              what):
+    """The write patched to fail with ENOSPC (a tmpfs cannot be sized between
+    these small files): one clear error naming the path and what was written."""
+    import errno
+    import zoo.atomic_files
+    import zoo.data.tokenizers.vocab_learners
+    from zoo.disk_full import DiskFullError
+
+    def full(*_, **__):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    owner = zoo.data.tokenizers.vocab_learners if what == "vocab" else zoo.atomic_files
+    monkeypatch.setattr(owner, "atomic_write_text" if what == "vocab" else "append_text", full)
+    model_dir = str(tmp_path / "run")
+    with pytest.raises(DiskFullError) as error:
+        train(f"--model_dir={model_dir}", f"--train_data={corpus}", "--train_steps=4", *NANO)
+    expected = {"vocab": rf"{re.escape(model_dir)}/vocab\.txt while writing the vocab",
+                "logs": rf"{re.escape(model_dir)} while writing the logs, summaries or "
+                        rf"checkpoints"}[what]
+    assert re.fullmatch(rf"no space left on the device of {expected} \([0-9,]+ are free\)\..*",
+                        str(error.value)), str(error.value)
+
+
 def test_a_position_saved_after_skipping_falls_back_to_skipping(trained, tmp_path, corpus,
                                                                capsys):
     """A run that resumed by skipping batches (no input position saved at its step)
