@@ -70,16 +70,21 @@ def build_ours(config, workdir, strategy, steps):
     return run, optimizer, step
 
 
+def make_runner(strategy, run, optimizer, step, dataset, jit_compile=False):
+    """The TaskRunner (orbit trainer) zoo-train runs, training on `dataset`;
+    `runner.train(tf.constant(n))` runs n steps and returns the loop's logs."""
+    from zoo.train.steps import TaskRunner, metric_names
+    names = metric_names(run.task, run.model, next(iter(dataset)))
+    return TaskRunner(strategy, run.task, run.model, optimizer, step, dataset, None, names,
+                      jit_compile=jit_compile)
+
+
 def time_ours(strategy, run, optimizer, step, dataset, warmup_steps, steps, jit_compile=False):
     """Runs `warmup_steps` (tracing, caches) then `steps` of the TaskRunner loop
     zoo-train runs; returns the timed loop's logs (steps_per_sec, tokens_per_sec,
     nonpad_tokens_per_sec, ...)."""
     import tensorflow as tf
-
-    from zoo.train.steps import TaskRunner, metric_names
-    names = metric_names(run.task, run.model, next(iter(dataset)))
-    runner = TaskRunner(strategy, run.task, run.model, optimizer, step, dataset, None, names,
-                        jit_compile=jit_compile)
+    runner = make_runner(strategy, run, optimizer, step, dataset, jit_compile)
     if warmup_steps:
         runner.train(tf.constant(warmup_steps, tf.int32))
     return runner.train(tf.constant(steps, tf.int32))

@@ -87,7 +87,7 @@ def _rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def _prep():
+def prepare():
     """Trains the project's tokenizer (and the GPT-2 BPE for a decoder) into workdir."""
     from plugins import MODELS, TASKS, load_plugins
     from plugins.task import DECODER
@@ -114,7 +114,7 @@ def _prep():
             "vocab_file": VOCAB_FILES[kind], "vocab_size": size, "lines": len(lines)}
 
 
-def _matmul():
+def matmul_peak():
     """float32 FLOP/s of a 2048x2048 tf.matmul loop (the CPU's achievable peak)."""
     import tensorflow as tf
     n = 2048
@@ -128,7 +128,7 @@ def _matmul():
     return {"flops_per_sec": 2 * n ** 3 * count / (time.perf_counter() - started)}
 
 
-def _figures(logs, batch_size, config, backbone):
+def step_figures(logs, batch_size, config, backbone):
     width = logs["tokens_per_sec"] / (logs["steps_per_sec"] * batch_size)
     flops, non_embedding = benchlib.palm_flops_per_token(
         backbone, config.num_layers, config.hidden_dim, width)
@@ -145,17 +145,16 @@ def _model_config(prep):
     return dataclasses.replace(MODELS.get(FLAGS.model).config, vocabulary_size=prep["vocab_size"])
 
 
-def _ours(prep):
+def build_project_side(prep):
+    """(strategy, run, optimizer, global step, model config) of the project's side,
+    as zoo-train builds them (seeded)."""
     from zoo.train.distribute import create_strategy, split_cpu
     split_cpu(FLAGS.cpu_replicas)
     import dataclasses
 
     import keras
-    import tensorflow as tf
 
-    from zoo.data.pipeline.stream import training_dataset
     from zoo.run_config import RunConfig
-    baseline = _rss_mb()
     keras.utils.set_random_seed(0)
     model_config = _model_config(prep)
     config = RunConfig(model=FLAGS.model, family=prep["family"],
@@ -164,16 +163,30 @@ def _ours(prep):
                        vocab_file=prep["vocab_file"], data_fields=tuple(prep["fields"]))
     strategy = create_strategy("mirrored" if FLAGS.cpu_replicas > 1 else "one_device")
     run, optimizer, step = benchlib.build_ours(config, FLAGS.workdir, strategy, FLAGS.steps)
+    return strategy, run, optimizer, step, model_config
+
+
+def bare_batches(prep, run):
+    """One full-width training batch of the project's pipeline, repeated."""
+    import tensorflow as tf
+
+    from zoo.data.pipeline.stream import training_dataset
+    run.task.encoder.trim_padding = False  # the bare batch is full width, as keras-hub's
+    batch = next(iter(training_dataset([prep["path"]], run.task, FLAGS.global_batch_size)))
+    return tf.data.Dataset.from_tensors(batch).repeat()
+
+
+def _ours(prep):
+    from zoo.data.pipeline.stream import training_dataset
+    baseline = _rss_mb()
+    strategy, run, optimizer, step, model_config = build_project_side(prep)
     batch_size = FLAGS.global_batch_size
     timing = (FLAGS.warmup_steps, FLAGS.steps, FLAGS.jit_compile)
     dataset = training_dataset([prep["path"]], run.task, batch_size, batching=FLAGS.batching)
     logs = benchlib.time_ours(strategy, run, optimizer, step, dataset, *timing)
-    run.task.encoder.trim_padding = False  # the bare batch is full width, as keras-hub's
-    batch = next(iter(training_dataset([prep["path"]], run.task, batch_size)))
-    cached = tf.data.Dataset.from_tensors(batch).repeat()
-    bare = benchlib.time_ours(strategy, run, optimizer, step, cached, *timing)
-    return {"end_to_end": _figures(logs, batch_size, model_config, run.backbone),
-            "bare": _figures(bare, batch_size, model_config, run.backbone),
+    bare = benchlib.time_ours(strategy, run, optimizer, step, bare_batches(prep, run), *timing)
+    return {"end_to_end": step_figures(logs, batch_size, model_config, run.backbone),
+            "bare": step_figures(bare, batch_size, model_config, run.backbone),
             "replicas": strategy.num_replicas_in_sync, "params": run.model.count_params(),
             "rss_baseline_mb": baseline, "rss_peak_mb": _rss_mb()}
 
@@ -250,8 +263,8 @@ def _keras_hub(prep):
     bare = _fit_timed(model, tf.data.Dataset.from_tensors(batch).repeat(), warmup, steps)
     bare.update(_token_rates([batch[0]["padding_mask"]] * steps, steps, bare["steps_per_sec"]))
     backbone = model.backbone
-    return {"end_to_end": _figures(logs, batch_size, model_config, backbone),
-            "bare": _figures(bare, batch_size, model_config, backbone),
+    return {"end_to_end": step_figures(logs, batch_size, model_config, backbone),
+            "bare": step_figures(bare, batch_size, model_config, backbone),
             "jit_compile": bool(model.jit_compile), "params": model.count_params(),
             "rss_baseline_mb": baseline, "rss_peak_mb": _rss_mb()}
 
@@ -361,7 +374,7 @@ def main(argv):
         if FLAGS.side in ("ours", "keras_hub"):
             with open(os.path.join(FLAGS.workdir, "prep.json"), encoding="utf-8") as handle:
                 prep = json.load(handle)
-        sides = {"prep": _prep, "matmul": _matmul,
+        sides = {"prep": prepare, "matmul": matmul_peak,
                  "ours": lambda: _ours(prep), "keras_hub": lambda: _keras_hub(prep)}
         result = sides[FLAGS.side]()
         if FLAGS.side == "prep":

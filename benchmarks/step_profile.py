@@ -1,0 +1,111 @@
+"""Where the project's bare training step spends its time: ops by time, from a
+tf.profiler trace, beside the step's share of the measured matmul peak.
+
+The step is peer_throughput's "bare step" (the TaskRunner loop zoo-train runs,
+on one cached full-width batch repeated; same flags): after --warmup_steps it
+times --steps, then traces --profile_steps with `tf.profiler.experimental` and
+reads the trace (XSpace protobuf) itself. Each TensorFlow op's self time (its
+time less that of ops nested in it on the same thread) is summed by op type;
+with several threads the op times add up to more than the wall time. Prints
+the step's FLOP/s as a share of a 2048x2048 float32 matmul loop (benchlib's
+FLOP count), then the op types by time, and the share of the matmul kinds.
+
+Example:
+    python benchmarks/step_profile.py --model=bert_mini --task=mlm --steps=20
+    python benchmarks/step_profile.py --model=bert_mini --profile_dir=runs/profile
+"""
+import collections
+import glob
+import os
+import re
+import shutil
+import tempfile
+
+from absl import app, flags
+
+import benchlib
+import peer_throughput
+
+flags.DEFINE_integer("profile_steps", 5, "Steps traced by the profiler.")
+flags.DEFINE_integer("top", 20, "Op types shown.")
+flags.DEFINE_string("profile_dir", "", "Keep the trace here (for TensorBoard's profile "
+                    "tab); default: a temporary folder, removed.")
+FLAGS = flags.FLAGS
+#: Op types that are matrix products (the ones the peak is measured on).
+MATMUL_KINDS = ("MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", "_MklMatMul",
+                "_MklBatchMatMul", "_MklBatchMatMulV2", "_MklFusedMatMul",
+                "_MklNativeFusedMatMul", "_FusedMatMul", "Einsum", "_MklEinsum")
+
+
+def _is_op(name):
+    """TensorFlow ops show as `name:Type` (other events: `Class::Method`, ...)."""
+    return name.count(":") == 1 and re.fullmatch(r"[A-Za-z_]\w*", name.rsplit(":", 1)[1])
+
+
+def op_self_times(xspace_path):
+    """{op type: self time in seconds} of the TensorFlow ops in a trace file."""
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+    space = xplane_pb2.XSpace()
+    with open(xspace_path, "rb") as handle:
+        space.ParseFromString(handle.read())
+    totals = collections.Counter()
+    for plane in space.planes:
+        names = {key: meta.name for key, meta in plane.event_metadata.items()}
+        for line in plane.lines:
+            ops = sorted(((e.offset_ps, e.duration_ps, names.get(e.metadata_id, ""))
+                          for e in line.events if _is_op(names.get(e.metadata_id, ""))),
+                         key=lambda e: (e[0], -e[1]))
+            stack = []  # [end, op type, time of nested ops, own duration]
+            for start, duration, name in ops:
+                while stack and stack[-1][0] <= start:
+                    end, kind, nested, own = stack.pop()
+                    totals[kind] += own - nested
+                if stack:
+                    stack[-1][2] += duration
+                stack.append([start + duration, name.rsplit(":", 1)[1], 0, duration])
+            for end, kind, nested, own in stack:
+                totals[kind] += own - nested
+    return {kind: ps / 1e12 for kind, ps in totals.items()}
+
+
+def main(argv):
+    del argv
+    import tensorflow as tf
+    FLAGS.workdir = tempfile.mkdtemp(prefix="zoo-profile-")
+    trace_dir = FLAGS.profile_dir or os.path.join(FLAGS.workdir, "trace")
+    try:
+        prep = peer_throughput.prepare()
+        peak = peer_throughput.matmul_peak()["flops_per_sec"]
+        strategy, run, optimizer, step, model_config = peer_throughput.build_project_side(prep)
+        runner = benchlib.make_runner(strategy, run, optimizer, step,
+                                      peer_throughput.bare_batches(prep, run), FLAGS.jit_compile)
+        runner.train(tf.constant(FLAGS.warmup_steps, tf.int32))
+        logs = runner.train(tf.constant(FLAGS.steps, tf.int32))
+        figures = peer_throughput.step_figures(logs, FLAGS.global_batch_size, model_config,
+                                               run.backbone)
+        tf.profiler.experimental.start(trace_dir)
+        traced = runner.train(tf.constant(FLAGS.profile_steps, tf.int32))
+        tf.profiler.experimental.stop()
+        wall = FLAGS.profile_steps / traced["steps_per_sec"]
+        times = op_self_times(sorted(glob.glob(os.path.join(
+            trace_dir, "plugins", "profile", "*", "*.xplane.pb")))[-1])
+        total = sum(times.values())
+        print(f"{FLAGS.model} {FLAGS.task}, batch {FLAGS.global_batch_size} x {FLAGS.seq_len}, "
+              f"vocab {prep['vocab_size']:,}: {figures['steps_per_sec']:.3f} steps/s, "
+              f"{figures['flops_per_sec'] / 1e9:.1f} GFLOP/s = "
+              f"{100 * figures['flops_per_sec'] / peak:.1f}% of the matmul peak "
+              f"({peak / 1e9:.1f} GFLOP/s)")
+        print(f"traced {FLAGS.profile_steps} steps: {wall:.2f} s wall, {total:.2f} s of op "
+              "time (summed over threads)")
+        print(f"{'op type':<32} {'ms/step':>9} {'share':>7}")
+        for kind, seconds in sorted(times.items(), key=lambda kv: -kv[1])[:FLAGS.top]:
+            print(f"{kind:<32} {1e3 * seconds / FLAGS.profile_steps:>9.1f} "
+                  f"{100 * seconds / total:>6.1f}%")
+        matmul = sum(v for k, v in times.items() if k in MATMUL_KINDS)
+        print(f"matrix products: {100 * matmul / total:.1f}% of op time")
+    finally:
+        shutil.rmtree(FLAGS.workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    app.run(main)
