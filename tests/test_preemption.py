@@ -178,7 +178,7 @@ def checkpoint_tensors(model_dir):
 
 
 def test_sigterm_inside_a_50_step_host_loop_saves_after_one_step_and_resumes_exactly(
-        tmp_path, data, monkeypatch, capsys):
+        tmp_path, data, monkeypatch, capsys, caplog):
     """SIGTERM arrives at step 55 or later, inside the host loop of steps 51-100:
     the run saves within a few steps of it (it waited for step 100 before), warns that
     a step plus a save exceed --grace_period, and the same command then ends with
@@ -215,6 +215,7 @@ def test_sigterm_inside_a_50_step_host_loop_saves_after_one_step_and_resumes_exa
     assert f"SIGTERM: saved {model_dir}/ckpt-{stopped}; run the same command" in out
     assert checkpoint_name(model_dir) == f"ckpt-{stopped}"
     assert seconds < 10, seconds
+    assert not [r for r in caplog.records if "did not update" in r.getMessage()]  # (orbit's)
     assert "warning: one training step (" in out and \
         "more than --grace_period=0.001s: a preemption may kill the job before it saves" in out
 

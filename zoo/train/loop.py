@@ -16,6 +16,7 @@ Example:
     >>> logs = run_training(opts, run_config, strategy, ["a.txt"], [], warmup=30)
 """
 import contextlib
+import logging as pylogging
 import json
 import math
 import os
@@ -46,6 +47,25 @@ from zoo.train.steps import TaskRunner, jit_compile_off_reason, metric_names
 # orbit prints every log line to stdout as well; keep them in the absl log only,
 # since this module prints its own one-line progress.
 orbit.controller._log = logging.info
+
+
+class _QuietAfterSigterm(pylogging.Filter):
+    """Drops orbit's warning that a host loop did not advance global_step by
+    steps_per_loop, once SIGTERM ended that loop early on purpose."""
+
+    def filter(self, record):
+        return not (preemption.requested() and
+                    "did not update `global_step`" in record.getMessage())
+
+
+@contextlib.contextmanager
+def _quiet_after_sigterm():
+    quiet = _QuietAfterSigterm()
+    logging.get_absl_logger().addFilter(quiet)
+    try:
+        yield
+    finally:
+        logging.get_absl_logger().removeFilter(quiet)
 
 
 def _append_json(path, record):
@@ -269,7 +289,7 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps,
         return final
     stop_in_graph = preemption.on_request(lambda: stop_flag.assign(True)) \
         if stop_flag is not None else contextlib.nullcontext()
-    with preemption.sigterm_stops(), stop_in_graph:  # (the job's, when it runs in one)
+    with preemption.sigterm_stops(), stop_in_graph, _quiet_after_sigterm():
         if stop_all(preemption.requested()):  # arrived while the model was being built
             print(f"SIGTERM: stopped before training step {start_step + 1}; run the same "
                   "command to resume", flush=True)
