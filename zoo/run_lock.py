@@ -7,9 +7,10 @@ a local disk). A shared file system through tf.io.gfile (GCS, HDFS) has no
 exclusive create: the record is written under a temporary name, renamed
 without overwriting (on GCS a check, then a copy), and read back after
 `SETTLE_SECONDS`; a claimant that then finds another's record has lost, so
-of two claimants racing within that time one wins. While held, a thread refreshes its `heartbeat` every minute. A claim
-whose holder is gone is taken over, with a message: a pid that no longer
-exists on this host, or (any host) a heartbeat older than ten minutes.
+of two claimants racing within that time one wins. While held, a thread
+refreshes its `heartbeat` every minute. A claim whose holder is gone is taken
+over, with a message: a pid that no longer exists on this host, or (any host)
+a heartbeat older than ten minutes.
 
 Example:
     >>> with claim("runs/a", "zoo-train"):
