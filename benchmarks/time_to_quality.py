@@ -64,6 +64,11 @@ flags.DEFINE_string("workdir", "", "Where runs go (default: a new temporary fold
 flags.DEFINE_string("plot", "", "Plot file (.png needs matplotlib; else .svg is written).")
 flags.DEFINE_string("char_model", "gpt_mini", "The char pair's model size (both sides).")
 flags.DEFINE_integer("zoo_steps", 0, "The zoo's --train_steps (0: steps_per_minute * budget).")
+flags.DEFINE_boolean("reuse_peer", False,
+                     "Where --workdir already holds a pair's data and peer snapshots from "
+                     "an earlier run of the same budget, score those instead of training "
+                     "the peer again (to try another zoo recipe; the zoo's model_dir must "
+                     "be new).")
 flags.DEFINE_enum("side", "", ["", "peer", "eval"], "Internal: run one part in this process.")
 flags.DEFINE_string("pair", "", "Internal: the pair of --side.")
 flags.DEFINE_float("t0", 0.0, "Internal: the side's launch time (time.time()).")
@@ -77,7 +82,7 @@ SPECS = {
              "data": "tiny_shakespeare/input.txt", "steps_per_minute": 60,
              "seq_len": 64, "batch_size": 32, "learning_rate": 1e-3},
     "mlm": {"metric": "masked accuracy", "lower": False, "target": None,
-            "data": "imdb_unsup/unsup.txt", "steps_per_minute": 30, "vocab_size": 16000},
+            "data": "imdb_unsup/unsup.txt", "steps_per_minute": 14, "vocab_size": 16000},
     "translation": {"metric": "val BLEU", "lower": False, "target": 30.0,
                     "data": "multi30k_en_de/train.en", "steps_per_minute": 30},
 }
@@ -94,11 +99,14 @@ def _zoo_command(pair, pairdir, steps, loop):
                 "--text_mode=paragraph", f"--train_data={pairdir}/train.txt",
                 f"--seq_len={spec['seq_len']}", f"--global_batch_size={spec['batch_size']}",
                 f"--learning_rate={spec['learning_rate']}", f"--warmup_steps={warmup}"] + common
-    if pair == "mlm":  # examples/sst2/pretrain_imdb.sh's pretraining
+    if pair == "mlm":  # the peer's size, masking and optimizer on the zoo's packed rows
         return ["zoo-train", "--model=bert_mini", "--task=mlm",
+                "--model_overrides=num_layers=3,intermediate_dim=512",
+                "--task_config=mask_rate=0.25,max_predictions=32",
                 f"--train_data={pairdir}/train.txt", f"--vocab={pairdir}/vocab.txt",
-                "--seq_len=128", "--global_batch_size=64", "--learning_rate=1e-3",
-                f"--warmup_steps={min(50, warmup)}"] + common
+                "--seq_len=128", "--global_batch_size=128", "--learning_rate=5e-4",
+                "--warmup_steps=0", "--decay=constant", "--clip_norm=0",
+                "--weight_decay=0.004"] + common
     mt = os.path.join(data, "multi30k_en_de")  # examples/multi30k/train.sh
     return ["zoo-train", "--model=transformer_small", "--task=translation",
             f"--train_data={mt}/train.en,{mt}/train.de", "--tokenizer=sentencepiece_bpe",
@@ -115,6 +123,13 @@ def _env():
     return env
 
 
+def _runnable(command):
+    """A zoo console script's command line as this interpreter's `-m` module
+    run, so it works whether or not the environment's bin folder is on PATH."""
+    script, *args = command
+    return [sys.executable, "-m", "zoo.cli." + script[len("zoo-"):]] + args
+
+
 def _zoo_steps(pair, budget):
     return FLAGS.zoo_steps or max(20, int(SPECS[pair]["steps_per_minute"] * budget / 60))
 
@@ -128,7 +143,7 @@ def _run_zoo(pair, pairdir, budget):
         log.write(" ".join(command) + "\n")
         log.flush()
         t0 = time.time()
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=_env())
+        process = subprocess.Popen(_runnable(command), stdout=log, stderr=subprocess.STDOUT, env=_env())
         while process.poll() is None and time.time() - t0 < budget:
             time.sleep(0.2)
         if process.poll() is None:
@@ -241,17 +256,26 @@ def _prepare(pair, pairdir):
     elif pair == "mlm":
         ttq_data.split_lines(source, pairdir)
         vocab_size = 2000 if FLAGS.smoke else SPECS[pair]["vocab_size"]
-        subprocess.run(["zoo-vocab", f"--train_data={pairdir}/train.txt",
-                        f"--vocab_size={vocab_size}", f"--output={pairdir}/vocab.txt"],
+        subprocess.run(_runnable(["zoo-vocab", f"--train_data={pairdir}/train.txt",
+                                  f"--vocab_size={vocab_size}",
+                                  f"--output={pairdir}/vocab.txt"]),
                        check=True, capture_output=True, env=_env())
 
 
 def _run_pair(pair, pairdir, budget):
     spec = SPECS[pair]
     os.makedirs(pairdir, exist_ok=True)
-    _prepare(pair, pairdir)
+    earlier_peer = os.path.join(pairdir, "peer", "snapshots.json")
+    reuse = FLAGS.reuse_peer and os.path.exists(earlier_peer)
+    if not reuse:
+        _prepare(pair, pairdir)
     zoo = _run_zoo(pair, pairdir, budget)
-    peer = _run_peer(pair, pairdir, budget)
+    if reuse:  # (the same splits, vocabulary and budget; scored again below)
+        print(f"{pair}: the peer's snapshots of an earlier run, from {earlier_peer}")
+        with open(earlier_peer, encoding="utf-8") as handle:
+            peer = json.load(handle)
+    else:
+        peer = _run_peer(pair, pairdir, budget)
     points = ttq_data.time_points(budget, FLAGS.points)
     chosen = {"zoo": [s for s in ttq_data.pick_snapshots(zoo["snapshots"], points) if s],
               "peer": [s for s in ttq_data.pick_snapshots(peer, points) if s]}
