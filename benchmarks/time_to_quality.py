@@ -69,6 +69,9 @@ flags.DEFINE_boolean("reuse_peer", False,
                      "an earlier run of the same budget, score those instead of training "
                      "the peer again (to try another zoo recipe; the zoo's model_dir must "
                      "be new).")
+flags.DEFINE_boolean("rescore", False,
+                     "Score the snapshots an earlier run in --workdir chose again, with "
+                     "the current metric code, and print its curves (trains nothing).")
 flags.DEFINE_enum("side", "", ["", "peer", "eval"], "Internal: run one part in this process.")
 flags.DEFINE_string("pair", "", "Internal: the pair of --side.")
 flags.DEFINE_float("t0", 0.0, "Internal: the side's launch time (time.time()).")
@@ -263,10 +266,13 @@ def _prepare(pair, pairdir):
 
 
 def _run_pair(pair, pairdir, budget):
-    spec = SPECS[pair]
     os.makedirs(pairdir, exist_ok=True)
     earlier_peer = os.path.join(pairdir, "peer", "snapshots.json")
     reuse = FLAGS.reuse_peer and os.path.exists(earlier_peer)
+    if reuse and os.path.exists(os.path.join(pairdir, "zoo")):
+        raise SystemExit(f"{pair}: --reuse_peer trains a new zoo side, but "
+                         f"{os.path.join(pairdir, 'zoo')} holds an earlier one (zoo-train "
+                         "would resume it); move it aside first")
     if not reuse:
         _prepare(pair, pairdir)
     zoo = _run_zoo(pair, pairdir, budget)
@@ -283,6 +289,14 @@ def _run_pair(pair, pairdir, budget):
               for side, snaps in chosen.items()}
     with open(os.path.join(pairdir, "chosen.json"), "w", encoding="utf-8") as handle:
         json.dump(chosen, handle)
+    return _score_pair(pair, pairdir, budget, zoo["command"])
+
+
+def _score_pair(pair, pairdir, budget, zoo_command):
+    """Scores the snapshots in the pair's chosen.json (in a process of its own):
+    the curves at the time points, the target, each side's time to it."""
+    spec = SPECS[pair]
+    points = ttq_data.time_points(budget, FLAGS.points)
     scores = _child("eval", pair, pairdir, 7200)
     target = spec["target"]
     if target is None:  # the peer's value at the budget
@@ -293,8 +307,17 @@ def _run_pair(pair, pairdir, budget):
                                            target, spec["lower"]) for side in ("zoo", "peer")}
     return {"pair": pair, "metric": spec["metric"], "lower": spec["lower"], "target": target,
             "points": points, "curves": curves, "times": times, "scores": scores,
-            "zoo_command": zoo["command"], "zoo_train_steps": zoo["train_steps"],
-            "budget": budget}
+            "zoo_command": zoo_command, "budget": budget}
+
+
+def _rescore_pair(pair, pairdir, budget):
+    """--rescore: the earlier run's chosen snapshots scored again (its zoo
+    command is zoo.log's first line)."""
+    if not os.path.exists(os.path.join(pairdir, "chosen.json")):
+        raise SystemExit(f"{pair}: --rescore needs an earlier run in {pairdir} "
+                         "(no chosen.json there)")
+    with open(os.path.join(pairdir, "zoo.log"), encoding="utf-8") as handle:
+        return _score_pair(pair, pairdir, budget, handle.readline().strip())
 
 
 def _print(result):
@@ -384,7 +407,8 @@ def main(argv):
         if not os.path.exists(os.path.join(FLAGS.data_dir, SPECS[pair]["data"])):
             print(f"{pair}: skipped, no {os.path.join(FLAGS.data_dir, SPECS[pair]['data'])}")
             continue
-        results.append(_run_pair(pair, os.path.join(workdir, pair), budget))
+        run = _rescore_pair if FLAGS.rescore else _run_pair
+        results.append(run(pair, os.path.join(workdir, pair), budget))
         _print(results[-1])
     print(f"wall time {time.time() - started:.0f} s; load average (1, 5, 15 min) "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")

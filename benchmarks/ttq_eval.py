@@ -74,27 +74,31 @@ def _char(snapshots, pairdir, settings):
 
 def mlm_eval_set(heldout_path, vocab_file, limit=0, seed=0):
     """The held-out reviews, tokenized with the shared vocabulary, cut to 126
-    tokens and masked once (15%, 80/10/10, at most 32 per review, seeded):
+    tokens and masked once (15% of each review's tokens, at least 1 and at most
+    32; of those 80% [MASK], 10% a random id, 10% kept), drawn with numpy from
+    `seed` so that every scoring process masks the same tokens:
     {'content' [n, 128], 'lengths', 'positions', 'labels', 'weights'}."""
-    import keras_hub
     with open(heldout_path, encoding="utf-8") as handle:
         lines = [line.rstrip("\n") for line in handle if line.strip()]
     lines = lines[:limit] if limit else lines
     tokenizer = ttq_peers.mlm_tokenizer(vocab_file)
     tokenizer.sequence_length = None
     rows = [list(row)[:ttq_peers.SEQ_LENGTH - 2] for row in tokenizer(tf.constant(lines))]
+    slots, vocab_size = ttq_peers.PREDICTIONS_PER_SEQ, tokenizer.vocabulary_size()
     content = np.zeros([len(rows), ttq_peers.SEQ_LENGTH], np.int32)
+    positions, labels = np.zeros([len(rows), slots], np.int32), np.zeros([len(rows), slots], np.int32)
+    weights = np.zeros([len(rows), slots], np.float32)
+    rng = np.random.RandomState(seed)
     for i, row in enumerate(rows):
         content[i, :len(row)] = row
-    tf.random.set_seed(seed)
-    masker = keras_hub.layers.MaskedLMMaskGenerator(
-        vocabulary_size=tokenizer.vocabulary_size(), mask_selection_rate=0.15,
-        mask_selection_length=ttq_peers.PREDICTIONS_PER_SEQ,
-        mask_token_id=tokenizer.token_to_id("[MASK]"), unselectable_token_ids=[0])
-    out = {k: np.asarray(v) for k, v in masker(tf.constant(content)).items()}
-    return {"content": out["token_ids"], "lengths": np.array([len(r) for r in rows]),
-            "positions": out["mask_positions"], "labels": out["mask_ids"],
-            "weights": out["mask_weights"],
+        count = min(slots, max(1, round(0.15 * len(row))))
+        chosen = np.sort(rng.choice(len(row), count, replace=False))
+        positions[i, :count], labels[i, :count], weights[i, :count] = chosen, content[i, chosen], 1
+        draw = rng.uniform(size=count)
+        content[i, chosen] = np.where(draw < 0.8, tokenizer.token_to_id("[MASK]"), np.where(
+            draw < 0.9, rng.randint(0, vocab_size, size=count), content[i, chosen]))
+    return {"content": content, "lengths": np.array([len(r) for r in rows]),
+            "positions": positions, "labels": labels, "weights": weights,
             "cls": tokenizer.token_to_id("[CLS]"), "sep": tokenizer.token_to_id("[SEP]")}
 
 

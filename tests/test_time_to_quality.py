@@ -58,12 +58,15 @@ def test_smoke_prints_a_ratio_line_per_pair_and_a_plot(tmp_path):
              "All:\nSpeak, speak.\n\n"
     (data / "tiny_shakespeare" / "input.txt").write_text(speech * 150)
     plot = tmp_path / "ttq.png"
-    done = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "benchmarks", "time_to_quality.py"), "--smoke",
-         "--budget_minutes=0.4", "--char_model=gpt_nano", f"--data_dir={data}",
-         f"--workdir={tmp_path / 'work'}", f"--plot={plot}"],
-        capture_output=True, text=True, timeout=900, cwd=ROOT,
-        env=dict(os.environ, TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1"))
+
+    def smoke(*extra):
+        return subprocess.run(
+            [sys.executable, os.path.join(ROOT, "benchmarks", "time_to_quality.py"), "--smoke",
+             "--budget_minutes=0.4", "--char_model=gpt_nano", f"--data_dir={data}",
+             f"--workdir={tmp_path / 'work'}", f"--plot={plot}", *extra],
+            capture_output=True, text=True, timeout=900, cwd=ROOT,
+            env=dict(os.environ, TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1"))
+    done = smoke()
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     out = done.stdout
     assert "mlm: skipped, no " in out and "translation: skipped, no " in out
@@ -72,3 +75,18 @@ def test_smoke_prints_a_ratio_line_per_pair_and_a_plot(tmp_path):
     assert any(line.startswith("char: time to 1.55: zoo ") and "zoo/peer" in line
                for line in out.splitlines())
     assert "load average" in out and plot.exists()
+
+    # Another zoo recipe against the same peer run: its snapshots are scored
+    # again, not retrained; an earlier zoo side in the way is refused.
+    char = tmp_path / "work" / "char"
+    done = smoke("--pairs=char", "--reuse_peer")
+    assert done.returncode != 0
+    assert f"--reuse_peer trains a new zoo side, but {char / 'zoo'} holds an earlier one" \
+        in done.stderr
+    (char / "zoo").rename(tmp_path / "earlier_zoo")
+    peer_log = (char / "peer.log").read_text()
+    done = smoke("--pairs=char", "--reuse_peer")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    assert f"char: the peer's snapshots of an earlier run, from {char / 'peer'}" in done.stdout
+    assert (char / "peer.log").read_text() == peer_log  # (the peer did not run again)
+    assert any(line.startswith("char: time to 1.55: zoo ") for line in done.stdout.splitlines())
