@@ -24,10 +24,12 @@ Pairs (data under --data_dir; a pair whose data is missing is skipped, saying so
   zoo's symbols are the characters with one [EOS] per paragraph in place of
   the blank line), target 1.55.
 - mlm: imdb_unsup/unsup.txt, one review in 100 held out; zoo bert_mini --task=mlm
-  (examples/sst2/pretrain_imdb.sh's settings) against keras.io's "Pretraining a
-  Transformer from scratch with KerasHub"; both on one WordPiece vocab.txt
-  learned before the clocks start; masked-token accuracy on one masking of the
-  held-out reviews (15%, 80/10/10); target: the peer's accuracy at the budget.
+  at the peer's size, masking and optimizer (3 layers, 512 inner, 25% masking,
+  batches of 128, AdamW 5e-4 constant) on packed rows, against keras.io's
+  "Pretraining a Transformer from scratch with KerasHub"; both on one WordPiece
+  vocab.txt learned before the clocks start; masked-token accuracy on one
+  seeded masking of the held-out reviews (15%, 80/10/10); target: the peer's
+  accuracy at the budget.
 - translation: multi30k_en_de; zoo examples/multi30k/train.sh's zoo-train
   against keras.io's "English-to-Spanish translation with KerasHub" on en-de;
   val BLEU (sacrebleu, 13a, cased, greedy), target 30.
@@ -35,6 +37,9 @@ Pairs (data under --data_dir; a pair whose data is missing is skipped, saying so
 Example:
     python benchmarks/time_to_quality.py --pairs=char --budget_minutes=10 --plot=runs/ttq_char.png
     python benchmarks/time_to_quality.py --smoke          # every pair, about a minute a side
+    # another zoo recipe against an earlier run's peer, then that run scored again:
+    python benchmarks/time_to_quality.py --pairs=mlm --reuse_peer --workdir=runs/ttq_mlm2
+    python benchmarks/time_to_quality.py --pairs=mlm --rescore --workdir=runs/ttq_mlm2
 """
 import json
 import math
@@ -146,7 +151,8 @@ def _run_zoo(pair, pairdir, budget):
         log.write(" ".join(command) + "\n")
         log.flush()
         t0 = time.time()
-        process = subprocess.Popen(_runnable(command), stdout=log, stderr=subprocess.STDOUT, env=_env())
+        process = subprocess.Popen(_runnable(command), stdout=log, stderr=subprocess.STDOUT,
+                                   env=_env())
         while process.poll() is None and time.time() - t0 < budget:
             time.sleep(0.2)
         if process.poll() is None:

@@ -86,7 +86,8 @@ def mlm_eval_set(heldout_path, vocab_file, limit=0, seed=0):
     rows = [list(row)[:ttq_peers.SEQ_LENGTH - 2] for row in tokenizer(tf.constant(lines))]
     slots, vocab_size = ttq_peers.PREDICTIONS_PER_SEQ, tokenizer.vocabulary_size()
     content = np.zeros([len(rows), ttq_peers.SEQ_LENGTH], np.int32)
-    positions, labels = np.zeros([len(rows), slots], np.int32), np.zeros([len(rows), slots], np.int32)
+    positions = np.zeros([len(rows), slots], np.int32)
+    labels = np.zeros([len(rows), slots], np.int32)
     weights = np.zeros([len(rows), slots], np.float32)
     rng = np.random.RandomState(seed)
     for i, row in enumerate(rows):
