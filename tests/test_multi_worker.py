@@ -272,10 +272,16 @@ def test_sigterm_to_one_worker_inside_a_host_loop_stops_both_after_a_step(runs, 
     processes, _ = two_workers(model_dir, args, tmp_path / "b")
     lines, sent = [], {}
 
-    def read_worker_1():  # SIGTERM once its first host loop (steps 1-200) is logged
+    def read_worker_1():  # SIGTERM 1 s into the second host loop (steps 201-400)
         for line in processes[1].stdout:
             lines.append(line)
             if line.startswith("step 200/400") and not sent:
+                # The first loop's checkpoint is saved after its log line; the
+                # second loop starts once it is (on a loaded machine a fixed
+                # delay after the log line could land before its first step).
+                deadline = time.time() + 300
+                while not (model_dir / "ckpt-200.index").exists() and time.time() < deadline:
+                    time.sleep(0.05)
                 time.sleep(1.0)  # (the 200 steps of the next loop take seconds)
                 sent["time"] = time.time()
                 processes[1].send_signal(signal.SIGTERM)
