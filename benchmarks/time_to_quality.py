@@ -42,7 +42,6 @@ Example:
     python benchmarks/time_to_quality.py --pairs=mlm --rescore --workdir=runs/ttq_mlm2
 """
 import json
-import math
 import os
 import signal
 import subprocess
@@ -53,6 +52,7 @@ import time
 from absl import app, flags
 
 import ttq_data
+import ttq_report
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULT = "RESULT "
@@ -161,7 +161,7 @@ def _run_zoo(pair, pairdir, budget):
     model_dir = os.path.join(pairdir, "zoo")
     names = [n for n in (os.listdir(model_dir) if os.path.isdir(model_dir) else [])
              if n.startswith("ckpt-") and n.endswith(".index")]  # (none: stopped early)
-    return {"command": " ".join(command), "train_steps": steps, "snapshots": [
+    return {"command": " ".join(command), "snapshots": [
         {"time": os.path.getmtime(os.path.join(model_dir, n)) - t0,
          "path": os.path.join(model_dir, n[:-len(".index")]), "step": int(n[5:-6])}
         for n in names]}
@@ -326,74 +326,6 @@ def _rescore_pair(pair, pairdir, budget):
         return _score_pair(pair, pairdir, budget, handle.readline().strip())
 
 
-def _print(result):
-    better = "lower" if result["lower"] else "higher"
-    target = "n/a (the peer's value at the budget: it has none)" \
-        if math.isnan(result["target"]) else f"{result['target']:.4g}"
-    print(f"== {result['pair']}: {result['metric']} ({better} is better), target {target}, "
-          f"{result['budget']:.0f} s a side")
-    print(f"  zoo: {result['zoo_command']}")
-    print(f"  {'time (s)':>9}{'zoo':>10}{'peer':>10}")
-    for i, point in enumerate(result["points"]):
-        row = [result["curves"][s][i] for s in ("zoo", "peer")]
-        print(f"  {point:>9.0f}" + "".join("         -" if v is None else f"{v:>10.4f}"
-                                           for v in row))
-    for side in ("zoo", "peer"):
-        last = result["scores"].get(side) or []
-        print(f"  {side}: {len(last)} snapshot(s) scored"
-              + (f", the last at {last[-1][0]:.0f} s (step {last[-1][2]})" if last else ""))
-    print(ttq_data.ratio_line(result["pair"], result["times"]["zoo"], result["times"]["peer"],
-                              result["target"]), flush=True)
-
-
-def _plot(results, path):
-    """One panel per pair, both curves and the target; PNG via matplotlib, else SVG."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        path = os.path.splitext(path)[0] + ".svg"
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(_svg(results))
-        return path
-    figure, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 3.6), squeeze=False)
-    for axis, result in zip(axes[0], results):
-        for side in ("zoo", "peer"):
-            scored = [(t / 60, m) for t, m, _ in result["scores"].get(side, [])]
-            if scored:
-                axis.plot(*zip(*scored), marker="o", label=side)
-        axis.axhline(result["target"], color="grey", linestyle="--", label="target")
-        axis.set(title=result["pair"], xlabel="wall time (min)", ylabel=result["metric"])
-        axis.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    return path
-
-
-def _svg(results):
-    """A plain SVG of the curves (no matplotlib): one 400x260 panel per pair."""
-    parts = []
-    for n, result in enumerate(results):
-        values = [m for side in result["scores"].values() for _, m, _ in side] + \
-            [result["target"]]
-        low, high = min(values), max(values) if max(values) > min(values) else min(values) + 1
-        x0 = 420 * n
-
-        def xy(t, m):
-            return (x0 + 40 + 340 * t / result["budget"],
-                    230 - 200 * (m - low) / (high - low))
-        parts.append(f'<text x="{x0 + 40}" y="15">{result["pair"]}: {result["metric"]}</text>')
-        for side, color in (("zoo", "blue"), ("peer", "red")):
-            points = " ".join("%.1f,%.1f" % xy(t, m) for t, m, _ in result["scores"].get(side, []))
-            parts.append(f'<polyline fill="none" stroke="{color}" points="{points}"/>')
-        y = xy(0, result["target"])[1]
-        parts.append(f'<line x1="{x0 + 40}" x2="{x0 + 380}" y1="{y:.1f}" y2="{y:.1f}" '
-                     'stroke="grey" stroke-dasharray="4"/>')
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{420 * len(results)}" '
-            f'height="260">' + "".join(parts) + "</svg>\n")
-
-
 def main(argv):
     del argv
     if FLAGS.side:
@@ -415,11 +347,12 @@ def main(argv):
             continue
         run = _rescore_pair if FLAGS.rescore else _run_pair
         results.append(run(pair, os.path.join(workdir, pair), budget))
-        _print(results[-1])
+        ttq_report.print_result(results[-1])
     print(f"wall time {time.time() - started:.0f} s; load average (1, 5, 15 min) "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if results:
-        path = _plot(results, FLAGS.plot or os.path.join(workdir, "time_to_quality.png"))
+        path = ttq_report.plot(results,
+                               FLAGS.plot or os.path.join(workdir, "time_to_quality.png"))
         print(f"plot: {path}")
         with open(os.path.join(workdir, "results.json"), "w", encoding="utf-8") as handle:
             json.dump(results, handle, indent=1)
