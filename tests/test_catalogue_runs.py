@@ -182,7 +182,8 @@ def unknown_strategy(d, _):
 def unknown_model_override_field(d, _):
     return (train(d, model_overrides="layers=3"), OverrideError,
             "unknown field 'layers' for BertConfig; fields are: activation, dropout, "
-            "hidden_dim, intermediate_dim, max_sequence_length, normalize_first, num_heads, num_layers, "
+            "hidden_dim, initializer, intermediate_dim, max_sequence_length, normalize_first, "
+            "num_heads, num_layers, "
             "num_segments, vocabulary_size")
 
 

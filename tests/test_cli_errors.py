@@ -51,7 +51,7 @@ def test_seq_len_beyond_position_table(model_dir):
 def test_unknown_override_field(model_dir):
     from plugins import OverrideError
     with pytest.raises(OverrideError, match="unknown field 'layers' for BertConfig; fields are: "
-                                            "activation, dropout, hidden_dim, intermediate_dim"):
+                                            "activation, dropout, hidden_dim, initializer, intermediate_dim"):
         train(f"--model_dir={model_dir}", "--model_overrides=layers=3")
 
 

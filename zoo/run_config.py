@@ -64,7 +64,7 @@ def load_run_config(model_dir):
 
 #: Model config fields added after runs were saved without them, with the value
 #: those runs had.
-ADDED_MODEL_FIELDS = {"normalize_first": False, "activation": ""}
+ADDED_MODEL_FIELDS = {"normalize_first": False, "activation": "", "initializer": "bert"}
 
 
 def model_field(model_config, key):

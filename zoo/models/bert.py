@@ -20,14 +20,16 @@ from zoo.models.presets import BERT_SIZES
 
 def build_bert(config):
     """Returns a keras_hub BertBackbone for a `BertConfig` with its vocab size set,
-    or a `ZooBertBackbone` for pre-LN blocks or an activation BertBackbone lacks."""
+    or a `ZooBertBackbone` for pre-LN blocks, an activation or an initializer
+    BertBackbone lacks."""
     if config.vocabulary_size <= 0:
         raise ValueError("BertConfig.vocabulary_size must be set from the tokenizer")
     fields = dataclasses.asdict(config)
     activation = fields.pop("activation")
-    if fields["normalize_first"] or activation not in ("", "gelu_approximate"):
+    if fields["normalize_first"] or activation not in ("", "gelu_approximate") or \
+            fields["initializer"] != "bert":
         return ZooBertBackbone(**fields, activation=activation or "gelu")
-    del fields["normalize_first"]
+    del fields["normalize_first"], fields["initializer"]
     return keras_hub.models.BertBackbone(**fields)
 
 

@@ -1,8 +1,9 @@
 """BERT from keras-hub layers, for what keras-hub's `BertBackbone` does not offer:
-pre-layer-norm blocks, and the exact (erf) GELU of checkpoints trained with
+pre-layer-norm blocks, the exact (erf) GELU of checkpoints trained with
 PyTorch (Hugging Face's `hidden_act: "gelu"`; BertBackbone always uses the
 tanh approximation of Google's BERT, which moves all-MiniLM-L6-v2's hidden
-states by up to 3e-3).
+states by up to 3e-3), and the Keras layers' default initialisation
+(`initializer="keras"`) in place of BERT's truncated normal.
 
 With `normalize_first=True` (Xiong et al. 2020) each block normalises its input before attention and before the feed-forward
 (keras-hub's `TransformerEncoder(normalize_first=True)`), and one layer norm
@@ -34,8 +35,13 @@ def _activation(name):
     return name
 
 
-def _initializer():
-    return keras.initializers.TruncatedNormal(stddev=0.02)
+def _initializers(kind):
+    """(kernel, embedding) initializer factories: BERT's truncated normal (std
+    0.02) for both, or the Keras layers' defaults ("keras")."""
+    if kind == "keras":
+        return (lambda: "glorot_uniform"), (lambda: "uniform")
+    bert = lambda: keras.initializers.TruncatedNormal(stddev=0.02)  # noqa: E731
+    return bert, bert
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -46,17 +52,18 @@ class ZooBertBackbone(keras_hub.models.Backbone):
 
     def __init__(self, vocabulary_size, num_layers, num_heads, hidden_dim, intermediate_dim,
                  dropout=0.1, max_sequence_length=512, num_segments=2, normalize_first=True,
-                 activation="gelu", dtype=None, **kwargs):
+                 activation="gelu", initializer="bert", dtype=None, **kwargs):
+        kernel, embedding = _initializers(initializer)
         # (Keras's own ReversibleEmbedding, as BertBackbone's: keras_hub.layers' subclass
         # of it refuses Keras's int8 quantization.)
         self.token_embedding = keras.layers.ReversibleEmbedding(
-            vocabulary_size, hidden_dim, embeddings_initializer=_initializer(), dtype=dtype,
+            vocabulary_size, hidden_dim, embeddings_initializer=embedding(), dtype=dtype,
             name="token_embedding")
         self.position_embedding = keras_hub.layers.PositionEmbedding(
-            max_sequence_length, initializer=_initializer(), dtype=dtype,
+            max_sequence_length, initializer=embedding(), dtype=dtype,
             name="position_embedding")
         self.segment_embedding = keras.layers.Embedding(
-            num_segments, hidden_dim, embeddings_initializer=_initializer(), dtype=dtype,
+            num_segments, hidden_dim, embeddings_initializer=embedding(), dtype=dtype,
             name="segment_embedding")
         self.embeddings_add = keras.layers.Add(dtype=dtype, name="embeddings_add")
         self.embeddings_layer_norm = keras.layers.LayerNormalization(
@@ -67,13 +74,13 @@ class ZooBertBackbone(keras_hub.models.Backbone):
             keras_hub.layers.TransformerEncoder(
                 intermediate_dim=intermediate_dim, num_heads=num_heads,
                 activation=_activation(activation), dropout=dropout, layer_norm_epsilon=1e-12,
-                normalize_first=normalize_first, kernel_initializer=_initializer(), dtype=dtype,
+                normalize_first=normalize_first, kernel_initializer=kernel(), dtype=dtype,
                 name=f"transformer_layer_{index}")
             for index in range(num_layers)]
         self.final_layer_norm = keras.layers.LayerNormalization(
             epsilon=1e-12, dtype=dtype, name="final_layer_norm") if normalize_first else None
         self.pooled_dense = keras.layers.Dense(
-            hidden_dim, kernel_initializer=_initializer(), activation="tanh", dtype=dtype,
+            hidden_dim, kernel_initializer=kernel(), activation="tanh", dtype=dtype,
             name="pooled_dense")
 
         inputs = {name: keras.Input(shape=(None,), dtype="int32", name=name)
@@ -99,11 +106,13 @@ class ZooBertBackbone(keras_hub.models.Backbone):
         self.num_segments = num_segments
         self.normalize_first = normalize_first
         self.activation = activation
+        self.initializer = initializer
         self.cls_token_index = 0
 
     def get_config(self):
         config = super().get_config()
         config.update({name: getattr(self, name) for name in (
             "vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim",
-            "dropout", "max_sequence_length", "num_segments", "normalize_first", "activation")})
+            "dropout", "max_sequence_length", "num_segments", "normalize_first", "activation",
+            "initializer")})
         return config

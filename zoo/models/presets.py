@@ -13,6 +13,8 @@ from plugins.overrides import OverrideError
 
 #: BertConfig.activation's values.
 BERT_ACTIVATIONS = ("", "gelu", "gelu_approximate", "relu")
+#: BertConfig.initializer's values.
+BERT_INITIALIZERS = ("bert", "keras")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,12 +32,18 @@ class BertConfig:
     #: "gelu_approximate" (tanh, Google's BERT), "relu"; "": the block's default
     #: (tanh GELU post-LN, keras-hub's BertBackbone; exact GELU pre-LN).
     activation: str = ""
+    #: Initial weights: "bert" (truncated normal, std 0.02, as Devlin et al.);
+    #: "keras" (the Keras layers' defaults: Glorot-uniform kernels, uniform
+    #: +-0.05 embeddings, as keras-hub's TransformerEncoder and TokenAndPositionEmbedding).
+    initializer: str = "bert"
     vocabulary_size: int = 0  # 0: taken from the tokenizer at build time
 
     def __post_init__(self):
-        if self.activation not in BERT_ACTIVATIONS:
-            raise OverrideError(f"activation must be one of "
-                                f"{', '.join(map(repr, BERT_ACTIVATIONS))}, got {self.activation!r}")
+        for name, allowed in (("activation", BERT_ACTIVATIONS),
+                              ("initializer", BERT_INITIALIZERS)):
+            if getattr(self, name) not in allowed:
+                raise OverrideError(f"{name} must be one of {', '.join(map(repr, allowed))}, "
+                                    f"got {getattr(self, name)!r}")
 
 
 BERT_SIZES = {

@@ -231,7 +231,7 @@ def check_compatible(path, family, model_config):
         name, source_config = f"keras-hub {raw.get('class_name', '?')}", raw.get("config", {})
     differences = [f"{key}: {model_field(source_config, key)!r} in the checkpoint, {value!r} here"
                    for key, value in sorted(model_config.items())
-                   if key not in ("dropout", "vocabulary_size")
+                   if key not in ("dropout", "vocabulary_size", "initializer")
                    and (key in source_config or key in ADDED_MODEL_FIELDS)
                    and model_field(source_config, key) != value]
     if differences:

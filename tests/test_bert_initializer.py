@@ -1,0 +1,55 @@
+"""`initializer=keras` on a BERT size: the Keras layers' default initial weights
+(as keras-hub's TransformerEncoder and TokenAndPositionEmbedding draw them) in
+place of BERT's truncated normal, and runs saved before the field existed keep
+BERT's."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from plugins import MODELS, apply_overrides, load_plugins
+from plugins.overrides import OverrideError
+from zoo.models.bert_backbone import ZooBertBackbone
+from zoo.run_config import model_field
+
+
+def build(overrides):
+    load_plugins()
+    spec = MODELS.get("bert_nano")
+    config = apply_overrides(dataclasses.replace(spec.config, vocabulary_size=500), overrides)
+    return spec.builder(config)
+
+
+def largest(backbone, part):
+    return max(float(np.abs(np.asarray(w)).max()) for w in backbone.weights
+               if part in w.path and w.path.endswith(("kernel", "embeddings")))
+
+
+def test_keras_initializer_draws_glorot_kernels_and_uniform_embeddings():
+    bert, keras_init = build("dropout=0"), build("initializer=keras,dropout=0")
+    assert isinstance(keras_init, ZooBertBackbone) and keras_init.initializer == "keras"
+    # BERT's truncated normal (std 0.02) stays within two standard deviations.
+    for part in ("transformer_layer_0", "token_embedding"):
+        assert largest(bert, part) <= 0.04
+    # Glorot-uniform on the 64x128 feed-forward: limit sqrt(6 / 192) = 0.177.
+    feed_forward = [np.asarray(w) for w in keras_init.weights
+                    if "transformer_layer_0" in w.path and "feedforward_intermediate" in w.path
+                    and w.path.endswith("kernel")][0]
+    assert feed_forward.shape == (64, 128)
+    assert 0.1 < np.abs(feed_forward).max() <= np.sqrt(6 / 192)
+    # Keras's "uniform" embeddings: U(-0.05, 0.05), so the largest of 32,000 values is near 0.05.
+    token = np.asarray(keras_init.token_embedding.embeddings)
+    assert 0.045 < np.abs(token).max() <= 0.05
+    # Same layers, names and shapes: only the initial values differ.
+    assert [w.shape for w in keras_init.weights] == [w.shape for w in build(
+        "initializer=bert,normalize_first=false,activation=gelu,dropout=0").weights]
+    assert ZooBertBackbone.from_config(keras_init.get_config()).initializer == "keras"
+
+
+def test_unknown_initializer_lists_the_choices():
+    with pytest.raises(OverrideError, match="initializer must be one of 'bert', 'keras', got 'he'"):
+        build("initializer=he")
+
+
+def test_runs_saved_before_the_field_had_berts_initializer():
+    assert model_field({"num_layers": 2}, "initializer") == "bert"
