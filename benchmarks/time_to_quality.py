@@ -39,6 +39,8 @@ Example:
     python benchmarks/time_to_quality.py --smoke          # every pair, about a minute a side
     # another zoo recipe against an earlier run's peer, then that run scored again:
     python benchmarks/time_to_quality.py --pairs=mlm --reuse_peer --workdir=runs/ttq_mlm2
+    python benchmarks/time_to_quality.py --pairs=mlm --reuse_peer --workdir=runs/ttq_mlm3 \
+        --zoo_flag=--model_overrides=num_layers=3,intermediate_dim=512,initializer=keras
     python benchmarks/time_to_quality.py --pairs=mlm --rescore --workdir=runs/ttq_mlm2
 """
 import json
@@ -69,6 +71,8 @@ flags.DEFINE_string("workdir", "", "Where runs go (default: a new temporary fold
 flags.DEFINE_string("plot", "", "Plot file (.png needs matplotlib; else .svg is written).")
 flags.DEFINE_string("char_model", "gpt_mini", "The char pair's model size (both sides).")
 flags.DEFINE_integer("zoo_steps", 0, "The zoo's --train_steps (0: steps_per_minute * budget).")
+flags.DEFINE_multi_string("zoo_flag", [], "A zoo-train flag put after the recipe's (the later "
+                          "of two values wins), e.g. --zoo_flag=--task_config=packing=false.")
 flags.DEFINE_boolean("reuse_peer", False,
                      "Where --workdir already holds a pair's data and peer snapshots from "
                      "an earlier run of the same budget, score those instead of training "
@@ -146,7 +150,7 @@ def _run_zoo(pair, pairdir, budget):
     """zoo-train until it ends or the budget, then SIGTERM; its checkpoints' times."""
     steps = _zoo_steps(pair, budget)
     loop = max(2, steps // (FLAGS.points * 3))  # about three checkpoints per interval
-    command = _zoo_command(pair, pairdir, steps, loop)
+    command = _zoo_command(pair, pairdir, steps, loop) + FLAGS.zoo_flag
     with open(os.path.join(pairdir, "zoo.log"), "w") as log:
         log.write(" ".join(command) + "\n")
         log.flush()

@@ -28,6 +28,7 @@ def largest(backbone, part):
 def test_keras_initializer_draws_glorot_kernels_and_uniform_embeddings():
     bert, keras_init = build("dropout=0"), build("initializer=keras,dropout=0")
     assert isinstance(keras_init, ZooBertBackbone) and keras_init.initializer == "keras"
+    assert keras_init.activation == "gelu_approximate"  # post-LN's default, as BertBackbone
     # BERT's truncated normal (std 0.02) stays within two standard deviations.
     for part in ("transformer_layer_0", "token_embedding"):
         assert largest(bert, part) <= 0.04
@@ -40,9 +41,12 @@ def test_keras_initializer_draws_glorot_kernels_and_uniform_embeddings():
     # Keras's "uniform" embeddings: U(-0.05, 0.05), so the largest of 32,000 values is near 0.05.
     token = np.asarray(keras_init.token_embedding.embeddings)
     assert 0.045 < np.abs(token).max() <= 0.05
-    # Same layers, names and shapes: only the initial values differ.
-    assert [w.shape for w in keras_init.weights] == [w.shape for w in build(
-        "initializer=bert,normalize_first=false,activation=gelu,dropout=0").weights]
+    # Only the initial values differ: with BERT's weights copied in, the same function.
+    keras_init.set_weights(bert.get_weights())
+    inputs = {"token_ids": np.array([[2, 7, 9, 3, 0]]), "segment_ids": np.zeros((1, 5), "int32"),
+              "padding_mask": np.array([[1, 1, 1, 1, 0]])}
+    np.testing.assert_allclose(keras_init(inputs)["sequence_output"],
+                               bert(inputs)["sequence_output"], atol=1e-5)
     assert ZooBertBackbone.from_config(keras_init.get_config()).initializer == "keras"
 
 

@@ -85,8 +85,10 @@ def test_smoke_prints_a_ratio_line_per_pair_and_a_plot(tmp_path):
         in done.stderr
     (char / "zoo").rename(tmp_path / "earlier_zoo")
     peer_log = (char / "peer.log").read_text()
-    done = smoke("--pairs=char", "--reuse_peer")
+    done = smoke("--pairs=char", "--reuse_peer", "--zoo_flag=--model_overrides=dropout=0.05")
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    # (--zoo_flag comes after the recipe's flags, so its value is the one the run took)
+    assert '"dropout": 0.05' in (char / "zoo" / "config.json").read_text()
     assert f"char: the peer's snapshots of an earlier run, from {char / 'peer'}" in done.stdout
     assert (char / "peer.log").read_text() == peer_log  # (the peer did not run again)
     assert any(line.startswith("char: time to 1.55: zoo ") for line in done.stdout.splitlines())

@@ -28,7 +28,8 @@ def build_bert(config):
     activation = fields.pop("activation")
     if fields["normalize_first"] or activation not in ("", "gelu_approximate") or \
             fields["initializer"] != "bert":
-        return ZooBertBackbone(**fields, activation=activation or "gelu")
+        default = "gelu" if fields["normalize_first"] else "gelu_approximate"  # (as documented)
+        return ZooBertBackbone(**fields, activation=activation or default)
     del fields["normalize_first"], fields["initializer"]
     return keras_hub.models.BertBackbone(**fields)
 
