@@ -27,6 +27,7 @@ from plugins import TASKS, TaskPlugin
 from plugins.task import ENCODER
 from zoo.data.pipeline.packing import pack_documents
 from zoo.evaluate.corpus_metrics import bits_per_byte, perplexity
+from zoo.models.bert_backbone import activation_function
 from zoo.train.losses import accuracy_sum, row_nll, sparse_cross_entropy_sum
 
 
@@ -121,10 +122,14 @@ def encoder_inputs():
 def masked_lm_logits(backbone, sequence_output, mask_positions):
     """keras-hub's MaskedLMHead tied to the backbone's token embedding.
 
-    The head computes in float32 under any mixed-precision policy: its logits
-    feed a softmax, and it adds its float32 bias without casting it."""
+    Its transform takes the backbone's feed-forward activation, as BERT's
+    prediction head takes `hidden_act` (a `ZooBertBackbone`'s `activation`;
+    exact GELU for keras-hub's BertBackbone, which records none). The head
+    computes in float32 under any mixed-precision policy: its logits feed a
+    softmax, and it adds its float32 bias without casting it."""
     head = keras_hub.layers.MaskedLMHead(
-        token_embedding=backbone.token_embedding, intermediate_activation="gelu",
+        token_embedding=backbone.token_embedding,
+        intermediate_activation=activation_function(getattr(backbone, "activation", "gelu")),
         dtype="float32", name="mlm_head")
     return head(sequence_output, mask_positions=mask_positions)
 

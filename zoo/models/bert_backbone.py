@@ -28,8 +28,12 @@ import keras
 import keras_hub
 
 
-def _activation(name):
-    """keras-hub's registered tanh GELU for "gelu_approximate"; Keras's own otherwise."""
+def activation_function(name):
+    """keras-hub's registered tanh GELU for "gelu_approximate"; Keras's own otherwise.
+
+    >>> activation_function("relu")
+    'relu'
+    """
     if name == "gelu_approximate":  # (what BertBackbone uses, found by its registered name)
         return keras.saving.get_registered_object("keras_hub>gelu_approximate")
     return name
@@ -73,7 +77,7 @@ class ZooBertBackbone(keras_hub.models.Backbone):
         self.transformer_layers = [
             keras_hub.layers.TransformerEncoder(
                 intermediate_dim=intermediate_dim, num_heads=num_heads,
-                activation=_activation(activation), dropout=dropout, layer_norm_epsilon=1e-12,
+                activation=activation_function(activation), dropout=dropout, layer_norm_epsilon=1e-12,
                 normalize_first=normalize_first, kernel_initializer=kernel(), dtype=dtype,
                 name=f"transformer_layer_{index}")
             for index in range(num_layers)]
