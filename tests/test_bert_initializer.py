@@ -1,9 +1,10 @@
 """`initializer=keras` on a BERT size: the Keras layers' default initial weights
 (as keras-hub's TransformerEncoder and TokenAndPositionEmbedding draw them) in
 place of BERT's truncated normal, and runs saved before the field existed keep
-BERT's."""
+BERT's; `layer_norm_epsilon` likewise."""
 import dataclasses
 
+import keras
 import numpy as np
 import pytest
 
@@ -57,3 +58,21 @@ def test_unknown_initializer_lists_the_choices():
 
 def test_runs_saved_before_the_field_had_berts_initializer():
     assert model_field({"num_layers": 2}, "initializer") == "bert"
+
+
+def test_layer_norm_epsilon_reaches_every_layer_norm():
+    bert, other = build("dropout=0"), build("layer_norm_epsilon=1e-5,dropout=0")
+    assert isinstance(other, ZooBertBackbone)
+    norms = [layer for layer in other._flatten_layers()
+             if isinstance(layer, keras.layers.LayerNormalization)]
+    assert len(norms) == 1 + 2 * 2 and {layer.epsilon for layer in norms} == {1e-5}
+    other.set_weights(bert.get_weights())  # the same weights: outputs within the epsilons' effect
+    inputs = {"token_ids": np.array([[2, 7, 9, 3]]), "segment_ids": np.zeros((1, 4), "int32"),
+              "padding_mask": np.ones((1, 4), "int32")}
+    difference = np.abs(np.asarray(other(inputs)["sequence_output"]) -
+                        np.asarray(bert(inputs)["sequence_output"])).max()
+    assert 0 < difference < 0.05
+    assert ZooBertBackbone.from_config(other.get_config()).layer_norm_epsilon == 1e-5
+    assert model_field({"num_layers": 2}, "layer_norm_epsilon") == 1e-12
+    with pytest.raises(OverrideError, match=r"layer_norm_epsilon must be in \(0, 1\), got 0.0"):
+        build("layer_norm_epsilon=0")

@@ -59,6 +59,18 @@ def negative_weight_decay(d, _):
 
 
 @case
+def zero_adam_epsilon(d, _):
+    return (train(d, adam_epsilon=0.0), UsageError,
+            "--adam_epsilon must be a finite number > 0, got 0.0")
+
+
+@case
+def adam_epsilon_with_adafactor(d, _):
+    return (train(d, optimizer="adafactor", adam_epsilon=1e-7), UsageError,
+            "--adam_epsilon needs --optimizer=adamw, got --optimizer=adafactor")
+
+
+@case
 def infinite_clip_norm(d, _):
     return (train(d, clip_norm=float("inf")), UsageError,
             "--clip_norm must be a finite number >= 0 (0: no clipping), got inf")
@@ -182,7 +194,8 @@ def unknown_strategy(d, _):
 def unknown_model_override_field(d, _):
     return (train(d, model_overrides="layers=3"), OverrideError,
             "unknown field 'layers' for BertConfig; fields are: activation, dropout, "
-            "hidden_dim, initializer, intermediate_dim, max_sequence_length, normalize_first, "
+            "hidden_dim, initializer, intermediate_dim, layer_norm_epsilon, max_sequence_length, "
+            "normalize_first, "
             "num_heads, num_layers, "
             "num_segments, vocabulary_size")
 

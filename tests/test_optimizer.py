@@ -14,10 +14,10 @@ SHAPES = {"kernel_a": (6, 4), "kernel_b": (4, 3), "embeddings": (9, 4), "bias": 
 STEPS = 4
 
 
-def keras_adamw(clip_norm):
+def keras_adamw(clip_norm, epsilon=1e-6):
     reference = keras.optimizers.AdamW(
         learning_rate=WarmupDecay(1e-2, 2, 10), weight_decay=0.01, beta_1=0.9, beta_2=0.999,
-        epsilon=1e-6, global_clipnorm=clip_norm)
+        epsilon=epsilon, global_clipnorm=clip_norm)
     reference.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
     return reference
 
@@ -51,6 +51,18 @@ def test_adamw_updates_every_weight_exactly_as_keras_adamw(graph, clip_norm):
         np.testing.assert_array_equal(mine, reference, err_msg=name)
     if graph:  # the schedule and the bias corrections are built once, not per variable
         assert our_ops < their_ops * 0.75, (our_ops, their_ops)
+
+
+def test_adam_epsilon_reaches_the_update():
+    """--adam_epsilon: a large epsilon damps every step as Keras's AdamW's does."""
+    ours, _ = train(create_optimizer(1e-2, 10, 2, "linear", weight_decay=0.01, epsilon=1e-2,
+                                     clip_norm=0.0), graph=True)
+    theirs, _ = train(keras_adamw(None, epsilon=1e-2), graph=True)
+    default, _ = train(create_optimizer(1e-2, 10, 2, "linear", weight_decay=0.01,
+                                        clip_norm=0.0), graph=True)
+    for name, mine, reference, other in zip(SHAPES, ours, theirs, default):
+        np.testing.assert_array_equal(mine, reference, err_msg=name)
+        assert not np.array_equal(mine, other), name
 
 
 #: (decay, end_ratio) -> {step: closed-form value} for peak 2.0, 4 warmup steps, 12 in all:

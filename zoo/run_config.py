@@ -64,7 +64,8 @@ def load_run_config(model_dir):
 
 #: Model config fields added after runs were saved without them, with the value
 #: those runs had.
-ADDED_MODEL_FIELDS = {"normalize_first": False, "activation": "", "initializer": "bert"}
+ADDED_MODEL_FIELDS = {"normalize_first": False, "activation": "", "initializer": "bert",
+                      "layer_norm_epsilon": 1e-12}
 
 
 def model_field(model_config, key):

@@ -52,6 +52,8 @@ flags.DEFINE_enum("decay", "linear", ["linear", "cosine", "constant"], "Decay af
 flags.DEFINE_enum("optimizer", "adamw", ["adamw", "adafactor"], "adamw, or adafactor (steps "
                   "relative to each weight's scale: T5's optimizer, try --learning_rate=1e-2).")
 flags.DEFINE_float("weight_decay", 0.01, "Decoupled weight decay.")
+flags.DEFINE_float("adam_epsilon", 1e-6, "AdamW's epsilon, added to the root of the second "
+                   "moment (BERT's 1e-6; Keras's default is 1e-7).")
 flags.DEFINE_float("clip_norm", 1.0, "Global gradient norm clip; 0 disables.")
 flags.DEFINE_enum("nan_policy", "stop", ["stop", "skip"], "A NaN/Inf loss: stop training, or "
                   "skip that step's update (counted; see --max_skipped_steps).")

@@ -20,17 +20,17 @@ from zoo.models.presets import BERT_SIZES
 
 def build_bert(config):
     """Returns a keras_hub BertBackbone for a `BertConfig` with its vocab size set,
-    or a `ZooBertBackbone` for pre-LN blocks, an activation or an initializer
-    BertBackbone lacks."""
+    or a `ZooBertBackbone` for pre-LN blocks, an activation, an initializer or a
+    layer-norm epsilon BertBackbone lacks."""
     if config.vocabulary_size <= 0:
         raise ValueError("BertConfig.vocabulary_size must be set from the tokenizer")
     fields = dataclasses.asdict(config)
     activation = fields.pop("activation")
     if fields["normalize_first"] or activation not in ("", "gelu_approximate") or \
-            fields["initializer"] != "bert":
+            fields["initializer"] != "bert" or fields["layer_norm_epsilon"] != 1e-12:
         default = "gelu" if fields["normalize_first"] else "gelu_approximate"  # (as documented)
         return ZooBertBackbone(**fields, activation=activation or default)
-    del fields["normalize_first"], fields["initializer"]
+    del fields["normalize_first"], fields["initializer"], fields["layer_norm_epsilon"]
     return keras_hub.models.BertBackbone(**fields)
 
 

@@ -3,7 +3,8 @@ pre-layer-norm blocks, the exact (erf) GELU of checkpoints trained with
 PyTorch (Hugging Face's `hidden_act: "gelu"`; BertBackbone always uses the
 tanh approximation of Google's BERT, which moves all-MiniLM-L6-v2's hidden
 states by up to 3e-3), and the Keras layers' default initialisation
-(`initializer="keras"`) in place of BERT's truncated normal.
+(`initializer="keras"`) in place of BERT's truncated normal, and a layer-norm
+epsilon other than BERT's 1e-12 (`layer_norm_epsilon`).
 
 With `normalize_first=True` (Xiong et al. 2020) each block normalises its input before attention and before the feed-forward
 (keras-hub's `TransformerEncoder(normalize_first=True)`), and one layer norm
@@ -56,7 +57,8 @@ class ZooBertBackbone(keras_hub.models.Backbone):
 
     def __init__(self, vocabulary_size, num_layers, num_heads, hidden_dim, intermediate_dim,
                  dropout=0.1, max_sequence_length=512, num_segments=2, normalize_first=True,
-                 activation="gelu", initializer="bert", dtype=None, **kwargs):
+                 activation="gelu", initializer="bert", layer_norm_epsilon=1e-12, dtype=None,
+                 **kwargs):
         kernel, embedding = _initializers(initializer)
         # (Keras's own ReversibleEmbedding, as BertBackbone's: keras_hub.layers' subclass
         # of it refuses Keras's int8 quantization.)
@@ -71,18 +73,20 @@ class ZooBertBackbone(keras_hub.models.Backbone):
             name="segment_embedding")
         self.embeddings_add = keras.layers.Add(dtype=dtype, name="embeddings_add")
         self.embeddings_layer_norm = keras.layers.LayerNormalization(
-            epsilon=1e-12, dtype=dtype, name="embeddings_layer_norm")
+            epsilon=layer_norm_epsilon, dtype=dtype, name="embeddings_layer_norm")
         self.embeddings_dropout = keras.layers.Dropout(
             dropout, dtype=dtype, name="embeddings_dropout")
         self.transformer_layers = [
             keras_hub.layers.TransformerEncoder(
                 intermediate_dim=intermediate_dim, num_heads=num_heads,
-                activation=activation_function(activation), dropout=dropout, layer_norm_epsilon=1e-12,
+                activation=activation_function(activation), dropout=dropout,
+                layer_norm_epsilon=layer_norm_epsilon,
                 normalize_first=normalize_first, kernel_initializer=kernel(), dtype=dtype,
                 name=f"transformer_layer_{index}")
             for index in range(num_layers)]
         self.final_layer_norm = keras.layers.LayerNormalization(
-            epsilon=1e-12, dtype=dtype, name="final_layer_norm") if normalize_first else None
+            epsilon=layer_norm_epsilon, dtype=dtype,
+            name="final_layer_norm") if normalize_first else None
         self.pooled_dense = keras.layers.Dense(
             hidden_dim, kernel_initializer=kernel(), activation="tanh", dtype=dtype,
             name="pooled_dense")
@@ -111,6 +115,7 @@ class ZooBertBackbone(keras_hub.models.Backbone):
         self.normalize_first = normalize_first
         self.activation = activation
         self.initializer = initializer
+        self.layer_norm_epsilon = layer_norm_epsilon
         self.cls_token_index = 0
 
     def get_config(self):
@@ -118,5 +123,5 @@ class ZooBertBackbone(keras_hub.models.Backbone):
         config.update({name: getattr(self, name) for name in (
             "vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim",
             "dropout", "max_sequence_length", "num_segments", "normalize_first", "activation",
-            "initializer")})
+            "initializer", "layer_norm_epsilon")})
         return config

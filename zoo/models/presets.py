@@ -36,6 +36,9 @@ class BertConfig:
     #: "keras" (the Keras layers' defaults: Glorot-uniform kernels, uniform
     #: +-0.05 embeddings, as keras-hub's TransformerEncoder and TokenAndPositionEmbedding).
     initializer: str = "bert"
+    #: Every layer norm's epsilon (BERT's 1e-12; keras-hub's TransformerEncoder
+    #: defaults to 1e-5).
+    layer_norm_epsilon: float = 1e-12
     vocabulary_size: int = 0  # 0: taken from the tokenizer at build time
 
     def __post_init__(self):
@@ -44,6 +47,9 @@ class BertConfig:
             if getattr(self, name) not in allowed:
                 raise OverrideError(f"{name} must be one of {', '.join(map(repr, allowed))}, "
                                     f"got {getattr(self, name)!r}")
+        if not 0 < self.layer_norm_epsilon < 1:
+            raise OverrideError(f"layer_norm_epsilon must be in (0, 1), got "
+                                f"{self.layer_norm_epsilon!r}")
 
 
 BERT_SIZES = {

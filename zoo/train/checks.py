@@ -14,7 +14,7 @@ from zoo.data.pipeline.bucketing import BATCHINGS
 from zoo.run_config import config_differences, load_run_config
 from zoo.train.distribute import resolve_cluster
 from zoo.train.flag_domains import check_domains
-from zoo.train.options import UsageError
+from zoo.train.options import TrainOptions, UsageError
 from zoo.train.preparation import BUILTIN_TRAIN, vocab_sample_bytes
 
 #: Training settings that fix the order of the training stream, as config.json's
@@ -47,6 +47,8 @@ def validate_options(opts):
         raise UsageError("--cpu_replicas needs --strategy=mirrored")
     if opts.tpu and opts.strategy != "tpu":
         raise UsageError("--tpu needs --strategy=tpu")
+    if opts.optimizer != "adamw" and opts.adam_epsilon != TrainOptions.adam_epsilon:
+        raise UsageError(f"--adam_epsilon needs --optimizer=adamw, got --optimizer={opts.optimizer}")
     vocab_sample_bytes(opts.vocab_sample)  # fails now if it is no size
     cluster = _cluster(opts)
     _check_input_shards(opts, cluster.workers if cluster else 1)

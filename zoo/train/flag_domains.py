@@ -22,6 +22,7 @@ NON_NEGATIVE = "a finite number >= 0"
 DOMAINS = {
     "learning_rate": (POSITIVE, lambda v: math.isfinite(v) and v > 0),
     "weight_decay": (NON_NEGATIVE, lambda v: math.isfinite(v) and v >= 0),
+    "adam_epsilon": (POSITIVE, lambda v: math.isfinite(v) and v > 0),
     "clip_norm": (f"{NON_NEGATIVE} (0: no clipping)", lambda v: math.isfinite(v) and v >= 0),
     "grace_period": (POSITIVE + " (seconds)", lambda v: math.isfinite(v) and v > 0),
     "vocab_size": ("an integer >= 1", lambda v: v >= 1),

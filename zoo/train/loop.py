@@ -148,7 +148,7 @@ def run_training(opts, config, strategy, train_paths, eval_paths, warmup_steps,
             run = assemble(config, directory, adapters=False)  # (LoRA: after the init)
         optimizer = with_loss_scaling(create_optimizer(
             opts.learning_rate, opts.train_steps, warmup_steps, opts.decay, opts.weight_decay,
-            clip_norm=opts.clip_norm, name=opts.optimizer), precision)
+            epsilon=opts.adam_epsilon, clip_norm=opts.clip_norm, name=opts.optimizer), precision)
         freeze(run.backbone, opts.freeze)
         global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
                                   aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)

@@ -57,6 +57,7 @@ class TrainOptions:
     decay: str = "linear"
     optimizer: str = "adamw"
     weight_decay: float = 0.01
+    adam_epsilon: float = 1e-6
     clip_norm: float = 1.0
     nan_policy: str = "stop"
     max_skipped_steps: int = 10
