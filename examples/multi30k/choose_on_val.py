@@ -32,7 +32,8 @@ def label(model_dir):
     config = load_run_config(model_dir)
     smoothing = config.task_config.get("label_smoothing", 0)
     return (f"{os.path.basename(os.path.normpath(model_dir))} (dropout "
-            f"{config.model_config['dropout']}, label smoothing {smoothing})")
+            f"{config.model_config['dropout']}, label smoothing {smoothing}, learning rate "
+            f"{config.training['learning_rate']:g})")
 
 
 def main():
