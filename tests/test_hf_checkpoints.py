@@ -191,6 +191,9 @@ def test_bert_weights_land_where_they_belong(tmp_path):
     fields = hf_import.model_fields(hf_import.read_config(directory))
     assert (fields["hidden_dim"], fields["num_layers"], fields["num_heads"],
             fields["intermediate_dim"], fields["num_segments"]) == (32, 2, 2, 64, 2)
+    assert fields["layer_norm_epsilon"] == 1e-12
+    other = dict(hf_import.read_config(directory), layer_norm_eps=1e-5)
+    assert hf_import.model_fields(other)["layer_norm_epsilon"] == 1e-5  # built as the checkpoint
 
 
 def test_gpt2_weights_land_where_they_belong(tmp_path):

@@ -107,6 +107,7 @@ def model_fields(config):
             raise HfCheckpointError(f"the bert config.json has hidden_act '{act}'; the zoo "
                                     f"builds {', '.join(BERT_ACTIVATIONS)}")
         fields["activation"] = BERT_ACTIVATIONS[act]
+        fields["layer_norm_epsilon"] = float(config.get("layer_norm_eps", 1e-12))
     return fields
 
 

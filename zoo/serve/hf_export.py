@@ -241,7 +241,8 @@ def hf_config(kind, fields, backbone, encoder):
                 "hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout,
                 "max_position_embeddings": fields["max_sequence_length"],
                 "type_vocab_size": fields.get("num_segments", 2), "initializer_range": 0.02,
-                "layer_norm_eps": 1e-12, "pad_token_id": encoder.pad_id,
+                "layer_norm_eps": fields.get("layer_norm_epsilon", 1e-12),
+                "pad_token_id": encoder.pad_id,
                 "position_embedding_type": "absolute", "torch_dtype": "float32"}
     if kind == "gpt2":
         end = encoder.eos_id
