@@ -63,6 +63,7 @@ flags.DEFINE_integer("warmup_steps", 10, "Untimed steps first (tracing, caches).
 flags.DEFINE_integer("global_batch_size", 32, "Examples per step.")
 flags.DEFINE_integer("seq_len", 128, "Tokens per example.")
 flags.DEFINE_integer("vocab_size", 8000, "Vocab size trained from the data.")
+flags.DEFINE_string("model_overrides", "", "Preset fields changed on both sides, e.g. dropout=0.")
 flags.DEFINE_enum("mode", "compare", ["compare", "scaling"],
                   "compare: project vs keras-hub; scaling: the project's step at 1 and 2 "
                   "replicas (mirrored over 2 logical CPUs).")
@@ -80,7 +81,7 @@ FLAGS = flags.FLAGS
 RESULT = "RESULT "
 PASSED = ("model", "task", "data", "steps", "warmup_steps", "global_batch_size", "seq_len",
           "vocab_size", "peer_preprocess", "matmul_seconds", "batching",
-          "jit_compile")
+          "jit_compile", "model_overrides")
 
 
 def _rss_mb():
@@ -142,7 +143,9 @@ def _model_config(prep):
 
     from plugins import MODELS, load_plugins
     load_plugins()
-    return dataclasses.replace(MODELS.get(FLAGS.model).config, vocabulary_size=prep["vocab_size"])
+    from plugins import apply_overrides
+    config = dataclasses.replace(MODELS.get(FLAGS.model).config, vocabulary_size=prep["vocab_size"])
+    return apply_overrides(config, FLAGS.model_overrides)
 
 
 def build_project_side(prep):

@@ -13,6 +13,7 @@ FLOP count), then the op types by time, and the share of the matmul kinds.
 Example:
     python benchmarks/step_profile.py --model=bert_mini --task=mlm --steps=20
     python benchmarks/step_profile.py --model=bert_mini --profile_dir=runs/profile
+    python benchmarks/step_profile.py --model=bert_mini --model_overrides=dropout=0
 """
 import collections
 import glob
