@@ -18,6 +18,12 @@ from zoo.models.bert_backbone import ZooBertBackbone
 from zoo.models.presets import BERT_SIZES
 
 
+#: BertConfig fields keras-hub's BertBackbone does not take, with the values it builds
+#: as they are; any other value builds a ZooBertBackbone.
+BERT_BACKBONE_BUILDS = {"normalize_first": (False,), "activation": ("", "gelu_approximate"),
+                        "initializer": ("bert",), "layer_norm_epsilon": (1e-12,)}
+
+
 def build_bert(config):
     """Returns a keras_hub BertBackbone for a `BertConfig` with its vocab size set,
     or a `ZooBertBackbone` for pre-LN blocks, an activation, an initializer or a
@@ -25,13 +31,11 @@ def build_bert(config):
     if config.vocabulary_size <= 0:
         raise ValueError("BertConfig.vocabulary_size must be set from the tokenizer")
     fields = dataclasses.asdict(config)
-    activation = fields.pop("activation")
-    if fields["normalize_first"] or activation not in ("", "gelu_approximate") or \
-            fields["initializer"] != "bert" or fields["layer_norm_epsilon"] != 1e-12:
+    if any(fields[name] not in values for name, values in BERT_BACKBONE_BUILDS.items()):
         default = "gelu" if fields["normalize_first"] else "gelu_approximate"  # (as documented)
-        return ZooBertBackbone(**fields, activation=activation or default)
-    del fields["normalize_first"], fields["initializer"], fields["layer_norm_epsilon"]
-    return keras_hub.models.BertBackbone(**fields)
+        return ZooBertBackbone(**dict(fields, activation=fields["activation"] or default))
+    return keras_hub.models.BertBackbone(
+        **{name: value for name, value in fields.items() if name not in BERT_BACKBONE_BUILDS})
 
 
 def parameter_count(config, vocabulary_size=30522):
