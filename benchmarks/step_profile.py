@@ -8,7 +8,10 @@ reads the trace (XSpace protobuf) itself. Each TensorFlow op's self time (its
 time less that of ops nested in it on the same thread) is summed by op type;
 with several threads the op times add up to more than the wall time. Prints
 the step's FLOP/s as a share of a 2048x2048 float32 matmul loop (benchlib's
-FLOP count), then the op types by time, and the share of the matmul kinds.
+FLOP count), then the op types by time, the share of the matmul kinds, and
+the op time by part of the step: the optimizer's update (ops under its name
+scope, clipping and weight decay included), the backward pass (under
+`gradient_tape/`) and the rest (forward pass, loss, input).
 
 Example:
     python benchmarks/step_profile.py --model=bert_mini --task=mlm --steps=20
@@ -43,8 +46,26 @@ def _is_op(name):
     return name.count(":") == 1 and re.fullmatch(r"[A-Za-z_]\w*", name.rsplit(":", 1)[1])
 
 
-def op_self_times(xspace_path):
-    """{op type: self time in seconds} of the TensorFlow ops in a trace file."""
+#: Parts of the step, told apart by the op's name scope (first match wins).
+PARTS = (("optimizer", re.compile(r"(^|/)(adamw|adafactor|loss_scale_optimizer)(_\d+)?/")),
+         ("backward", re.compile(r"(^|/)gradient_tape/")))
+
+
+def part_of_step(op_name):
+    """'optimizer', 'backward' or 'forward and rest', from an op's full name.
+
+        >>> part_of_step("while/body/_1/adamw/Mul_3"), part_of_step("gradient_tape/dense/MatMul")
+        ('optimizer', 'backward')
+    """
+    for part, pattern in PARTS:
+        if pattern.search(op_name):
+            return part
+    return "forward and rest"
+
+
+def op_self_times(xspace_path, key=lambda name, kind: kind):
+    """{key(op name, op type): self time in seconds} of the TensorFlow ops in a
+    trace file (by default keyed by op type)."""
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
     space = xplane_pb2.XSpace()
     with open(xspace_path, "rb") as handle:
@@ -63,7 +84,7 @@ def op_self_times(xspace_path):
                     totals[kind] += own - nested
                 if stack:
                     stack[-1][2] += duration
-                stack.append([start + duration, name.rsplit(":", 1)[1], 0, duration])
+                stack.append([start + duration, key(*name.rsplit(":", 1)), 0, duration])
             for end, kind, nested, own in stack:
                 totals[kind] += own - nested
     return {kind: ps / 1e12 for kind, ps in totals.items()}
@@ -88,8 +109,9 @@ def main(argv):
         traced = runner.train(tf.constant(FLAGS.profile_steps, tf.int32))
         tf.profiler.experimental.stop()
         wall = FLAGS.profile_steps / traced["steps_per_sec"]
-        times = op_self_times(sorted(glob.glob(os.path.join(
-            trace_dir, "plugins", "profile", "*", "*.xplane.pb")))[-1])
+        trace = sorted(glob.glob(os.path.join(trace_dir, "plugins", "profile", "*",
+                                              "*.xplane.pb")))[-1]
+        times = op_self_times(trace)
         total = sum(times.values())
         print(f"{FLAGS.model} {FLAGS.task}, batch {FLAGS.global_batch_size} x {FLAGS.seq_len}, "
               f"vocab {prep['vocab_size']:,}: {figures['steps_per_sec']:.3f} steps/s, "
@@ -104,6 +126,11 @@ def main(argv):
                   f"{100 * seconds / total:>6.1f}%")
         matmul = sum(v for k, v in times.items() if k in MATMUL_KINDS)
         print(f"matrix products: {100 * matmul / total:.1f}% of op time")
+        parts = op_self_times(trace, key=lambda name, kind: part_of_step(name))
+        print(f"{'part of the step':<32} {'ms/step':>9} {'share':>7}")
+        for part, seconds in sorted(parts.items(), key=lambda kv: -kv[1]):
+            print(f"{part:<32} {1e3 * seconds / FLAGS.profile_steps:>9.1f} "
+                  f"{100 * seconds / total:>6.1f}%")
     finally:
         shutil.rmtree(FLAGS.workdir, ignore_errors=True)
 

@@ -1,6 +1,11 @@
 """The runtime's AdamW (zoo.train.optimizer) against Keras's own AdamW: it builds the
 step-wide values (learning-rate schedule, bias corrections) once per step instead of
-once per variable, and must still update every weight exactly as Keras does.
+once per variable and updates each variable with one fused kernel, and must still
+update every weight as Keras does.
+
+Equal to float32 rounding, not bit for bit: Keras forms 1 - beta_1 and 1 - beta_2 in
+float64 before casting them, the fused kernel in float32 (1 - 0.999 is 0.001 against
+0.00099998713), which moves the weights by about 1e-6 of their value in these steps.
 """
 import keras
 import numpy as np
@@ -12,6 +17,8 @@ from zoo.train.optimizer import WarmupDecay, create_optimizer
 SHAPES = {"kernel_a": (6, 4), "kernel_b": (4, 3), "embeddings": (9, 4), "bias": (3,),
           "gamma": (4,)}
 STEPS = 4
+#: Keras's AdamW against the fused kernel (see the module's docstring).
+RTOL, ATOL = 1e-5, 1e-7
 
 
 def keras_adamw(clip_norm, epsilon=1e-6):
@@ -43,12 +50,12 @@ def train(optimizer, graph):
 
 @pytest.mark.parametrize("graph", [True, False], ids=["traced", "eager"])
 @pytest.mark.parametrize("clip_norm", [0.0, 1.0])
-def test_adamw_updates_every_weight_exactly_as_keras_adamw(graph, clip_norm):
+def test_adamw_updates_every_weight_as_keras_adamw(graph, clip_norm):
     ours, our_ops = train(create_optimizer(1e-2, 10, 2, "linear", weight_decay=0.01,
                                            clip_norm=clip_norm), graph)
     theirs, their_ops = train(keras_adamw(clip_norm or None), graph)
     for name, mine, reference in zip(SHAPES, ours, theirs):
-        np.testing.assert_array_equal(mine, reference, err_msg=name)
+        np.testing.assert_allclose(mine, reference, rtol=RTOL, atol=ATOL, err_msg=name)
     if graph:  # the schedule and the bias corrections are built once, not per variable
         assert our_ops < their_ops * 0.75, (our_ops, their_ops)
 
@@ -61,7 +68,7 @@ def test_adam_epsilon_reaches_the_update():
     default, _ = train(create_optimizer(1e-2, 10, 2, "linear", weight_decay=0.01,
                                         clip_norm=0.0), graph=True)
     for name, mine, reference, other in zip(SHAPES, ours, theirs, default):
-        np.testing.assert_array_equal(mine, reference, err_msg=name)
+        np.testing.assert_allclose(mine, reference, rtol=RTOL, atol=ATOL, err_msg=name)
         assert not np.array_equal(mine, other), name
 
 

@@ -114,30 +114,42 @@ class PreReduced:
 
 
 class AdamOncePerStep:
-    """Mixin for Keras's Adam(W): its update op for op, except that the step's
-    bias corrections are built once per step (`PreReduced._once_per_step`)
-    instead of once per variable: with the schedule built once too, the traced
-    update has about 45% fewer ops (benchmarks/trace_time.py)."""
+    """Mixin for Keras's Adam(W): its update, with the step's bias corrections
+    built once per step (`PreReduced._once_per_step`) instead of once per
+    variable, and each variable's moments and weight updated by one fused kernel
+    (TensorFlow's `ResourceApplyAdam`: Keras's arithmetic in Keras's order, one
+    pass over each variable's memory instead of a dozen; benchmarks/
+    optimizer_update.py). Equal to Keras's update to float32 rounding: the kernel
+    forms 1 - beta in float32 where Keras casts it from float64
+    (tests/test_optimizer.py). The traced update has about 45% fewer ops with the
+    schedule built once too (benchmarks/trace_time.py)."""
 
     def update_step(self, gradient, variable, learning_rate):
         if self.amsgrad:
             return super().update_step(gradient, variable, learning_rate)
         ops, dtype = keras.ops, variable.dtype
 
-        def bias_corrections():
+        def beta_powers():
             local_step = ops.cast(self.iterations + 1, dtype)
-            beta_1_power = ops.power(ops.cast(self.beta_1, dtype), local_step)
-            beta_2_power = ops.power(ops.cast(self.beta_2, dtype), local_step)
-            return ops.sqrt(1 - beta_2_power), 1 - beta_1_power
-        root, denominator = self._once_per_step(("bias_corrections", dtype), bias_corrections)
-        alpha = ops.cast(learning_rate, dtype) * root / denominator
-        gradient = ops.cast(gradient, dtype)
-        m = self._momentums[self._get_variable_index(variable)]
-        v = self._velocities[self._get_variable_index(variable)]
-        self.assign_add(m, ops.multiply(ops.subtract(gradient, m), 1 - self.beta_1))
-        self.assign_add(v, ops.multiply(ops.subtract(ops.square(gradient), v), 1 - self.beta_2))
-        self.assign_sub(variable, ops.divide(ops.multiply(m, alpha),
-                                             ops.add(ops.sqrt(v), self.epsilon)))
+            return (ops.power(ops.cast(self.beta_1, dtype), local_step),
+                    ops.power(ops.cast(self.beta_2, dtype), local_step))
+        beta_1_power, beta_2_power = self._once_per_step(("beta_powers", dtype), beta_powers)
+        index = self._get_variable_index(variable)
+        tf.raw_ops.ResourceApplyAdam(
+            var=_resource(variable), m=_resource(self._momentums[index]),
+            v=_resource(self._velocities[index]), beta1_power=beta_1_power,
+            beta2_power=beta_2_power, lr=ops.cast(learning_rate, dtype),
+            beta1=ops.cast(self.beta_1, dtype), beta2=ops.cast(self.beta_2, dtype),
+            epsilon=ops.cast(self.epsilon, dtype), grad=tf.convert_to_tensor(gradient, dtype),
+            use_locking=False)
+
+
+def _resource(variable):
+    """The resource handle of a Keras or TensorFlow variable (inside a
+    distribution strategy's update, the component on the current device)."""
+    if isinstance(variable, keras.Variable):
+        variable = variable.value
+    return variable.handle
 
 
 class PreReducedAdamW(PreReduced, AdamOncePerStep, keras.optimizers.AdamW):
