@@ -46,21 +46,18 @@ def _is_op(name):
     return name.count(":") == 1 and re.fullmatch(r"[A-Za-z_]\w*", name.rsplit(":", 1)[1])
 
 
-#: Parts of the step, told apart by the op's name scope (first match wins).
-PARTS = (("optimizer", re.compile(r"(^|/)(adamw|adafactor|loss_scale_optimizer)(_\d+)?/")),
-         ("backward", re.compile(r"(^|/)gradient_tape/")))
+def part_of_step(op_name, optimizer_name):
+    """'optimizer', 'backward' or 'forward and rest', from an op's full name and
+    the optimizer's name scope (Keras names it after its class).
 
-
-def part_of_step(op_name):
-    """'optimizer', 'backward' or 'forward and rest', from an op's full name.
-
-        >>> part_of_step("while/body/_1/adamw/Mul_3"), part_of_step("gradient_tape/dense/MatMul")
-        ('optimizer', 'backward')
+        >>> part_of_step("while/body/_1/pre_reduced_adam_w/Mul_3", "pre_reduced_adam_w")
+        'optimizer'
+        >>> part_of_step("while/body/_1/gradient_tape/dense/MatMul", "pre_reduced_adam_w")
+        'backward'
     """
-    for part, pattern in PARTS:
-        if pattern.search(op_name):
-            return part
-    return "forward and rest"
+    if re.search(rf"(^|/){re.escape(optimizer_name)}(_\d+)?/", op_name):
+        return "optimizer"
+    return "backward" if re.search(r"(^|/)gradient_tape/", op_name) else "forward and rest"
 
 
 def op_self_times(xspace_path, key=lambda name, kind: kind):
@@ -126,7 +123,7 @@ def main(argv):
                   f"{100 * seconds / total:>6.1f}%")
         matmul = sum(v for k, v in times.items() if k in MATMUL_KINDS)
         print(f"matrix products: {100 * matmul / total:.1f}% of op time")
-        parts = op_self_times(trace, key=lambda name, kind: part_of_step(name))
+        parts = op_self_times(trace, key=lambda name, kind: part_of_step(name, optimizer.name))
         print(f"{'part of the step':<32} {'ms/step':>9} {'share':>7}")
         for part, seconds in sorted(parts.items(), key=lambda kv: -kv[1]):
             print(f"{part:<32} {1e3 * seconds / FLAGS.profile_steps:>9.1f} "
