@@ -121,8 +121,8 @@ class AdamOncePerStep:
     pass over each variable's memory instead of a dozen; benchmarks/
     optimizer_update.py). Equal to Keras's update to float32 rounding: the kernel
     forms 1 - beta in float32 where Keras casts it from float64
-    (tests/test_optimizer.py). The traced update has about 45% fewer ops with the
-    schedule built once too (benchmarks/trace_time.py)."""
+    (tests/test_optimizer.py). With the schedule built once too, the traced
+    update has a quarter of Keras's ops (benchmarks/trace_time.py)."""
 
     def update_step(self, gradient, variable, learning_rate):
         if self.amsgrad:
@@ -140,7 +140,7 @@ class AdamOncePerStep:
             v=_resource(self._velocities[index]), beta1_power=beta_1_power,
             beta2_power=beta_2_power, lr=ops.cast(learning_rate, dtype),
             beta1=ops.cast(self.beta_1, dtype), beta2=ops.cast(self.beta_2, dtype),
-            epsilon=ops.cast(self.epsilon, dtype), grad=tf.convert_to_tensor(gradient, dtype),
+            epsilon=ops.cast(self.epsilon, dtype), grad=ops.cast(tf.convert_to_tensor(gradient), dtype),
             use_locking=False)
 
 
