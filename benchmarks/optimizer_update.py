@@ -24,33 +24,24 @@ flags.DEFINE_integer("updates_per_call", 10, "Updates in one traced call.")
 
 
 def timed_update(make, variables):
-    """A traced call of `--updates_per_call` updates with fixed random gradients."""
+    """A traced call of `--updates_per_call` of trace_time's update (zero gradients:
+    the kernels' time does not depend on the values)."""
     import tensorflow as tf
-    optimizer = make()
-    optimizer.build(variables)
-    grads = [tf.random.stateless_normal(v.shape, seed=(0, i), dtype=v.dtype) * 1e-3
-             for i, v in enumerate(variables)]
+    update = trace_time.optimizer_update(make(), variables)
 
     @tf.function(autograph=False)
     def call():
         for _ in range(FLAGS.updates_per_call):
-            optimizer.apply(grads, variables)
+            update()
     call()
     return call
 
 
 def main(_):
-    import dataclasses
-
-    from plugins import MODELS, load_plugins
-    load_plugins()
     print("model       parameters  optimizer    ms/update  MB of weights")
     for name in FLAGS.models:
-        spec = MODELS.get(name)
-        backbone = spec.builder(dataclasses.replace(spec.config, vocabulary_size=8000))
-        variables = backbone.trainable_variables
-        sides = {"keras AdamW": timed_update(trace_time.keras_adamw, variables),
-                 "zoo AdamW": timed_update(trace_time.zoo_adamw, variables)}
+        variables = trace_time.model_variables(name)
+        sides = {label: timed_update(make, variables) for label, make in trace_time.ADAMWS}
         best = dict.fromkeys(sides, float("inf"))
         for _ in range(FLAGS.calls):
             for label, call in sides.items():

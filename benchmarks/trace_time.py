@@ -43,6 +43,20 @@ def zoo_adamw():
     return create_optimizer(1e-3, 1000, 100)
 
 
+#: The two updates compared, by label.
+ADAMWS = (("keras AdamW", keras_adamw), ("zoo AdamW", zoo_adamw))
+
+
+def model_variables(name):
+    """The trainable variables of registered model `name` (vocabulary 8,000)."""
+    import dataclasses
+
+    from plugins import MODELS, load_plugins
+    load_plugins()
+    spec = MODELS.get(name)
+    return spec.builder(dataclasses.replace(spec.config, vocabulary_size=8000)).trainable_variables
+
+
 def trace(function, *specs):
     """(ops, best wall s, best CPU s) of tracing `function` for `specs`."""
     import tensorflow as tf
@@ -82,16 +96,10 @@ def packing():
 
 
 def main(_):
-    import dataclasses
-
-    from plugins import MODELS, load_plugins
-    load_plugins()
     print("model       variables  optimizer    ops  trace wall s  trace CPU s")
     for name in FLAGS.models:
-        spec = MODELS.get(name)
-        backbone = spec.builder(dataclasses.replace(spec.config, vocabulary_size=8000))
-        variables = backbone.trainable_variables
-        for label, make in (("keras AdamW", keras_adamw), ("zoo AdamW", zoo_adamw)):
+        variables = model_variables(name)
+        for label, make in ADAMWS:
             ops, wall, cpu = trace(optimizer_update(make(), variables))
             print(f"{name:<11} {len(variables):>9}  {label:<11} {ops:>5}  {wall:>12.2f}  "
                   f"{cpu:>11.2f}", flush=True)
