@@ -87,6 +87,21 @@ def op_self_times(xspace_path, key=lambda name, kind: kind):
     return {kind: ps / 1e12 for kind, ps in totals.items()}
 
 
+def _summed(times, index):
+    """{key[index]: seconds} from {key tuple: seconds}."""
+    summed = collections.Counter()
+    for key, seconds in times.items():
+        summed[key[index]] += seconds
+    return dict(summed)
+
+
+def _print_shares(title, times, total, top=None):
+    print(f"{title:<32} {'ms/step':>9} {'share':>7}")
+    for label, seconds in sorted(times.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"{label:<32} {1e3 * seconds / FLAGS.profile_steps:>9.1f} "
+              f"{100 * seconds / total:>6.1f}%")
+
+
 def main(argv):
     del argv
     import tensorflow as tf
@@ -108,7 +123,9 @@ def main(argv):
         wall = FLAGS.profile_steps / traced["steps_per_sec"]
         trace = sorted(glob.glob(os.path.join(trace_dir, "plugins", "profile", "*",
                                               "*.xplane.pb")))[-1]
-        times = op_self_times(trace)
+        by_kind_and_part = op_self_times(
+            trace, key=lambda name, kind: (kind, part_of_step(name, optimizer.name)))
+        times, parts = (_summed(by_kind_and_part, i) for i in (0, 1))
         total = sum(times.values())
         print(f"{FLAGS.model} {FLAGS.task}, batch {FLAGS.global_batch_size} x {FLAGS.seq_len}, "
               f"vocab {prep['vocab_size']:,}: {figures['steps_per_sec']:.3f} steps/s, "
@@ -117,17 +134,10 @@ def main(argv):
               f"({peak / 1e9:.1f} GFLOP/s)")
         print(f"traced {FLAGS.profile_steps} steps: {wall:.2f} s wall, {total:.2f} s of op "
               "time (summed over threads)")
-        print(f"{'op type':<32} {'ms/step':>9} {'share':>7}")
-        for kind, seconds in sorted(times.items(), key=lambda kv: -kv[1])[:FLAGS.top]:
-            print(f"{kind:<32} {1e3 * seconds / FLAGS.profile_steps:>9.1f} "
-                  f"{100 * seconds / total:>6.1f}%")
+        _print_shares("op type", times, total, FLAGS.top)
         matmul = sum(v for k, v in times.items() if k in MATMUL_KINDS)
         print(f"matrix products: {100 * matmul / total:.1f}% of op time")
-        parts = op_self_times(trace, key=lambda name, kind: part_of_step(name, optimizer.name))
-        print(f"{'part of the step':<32} {'ms/step':>9} {'share':>7}")
-        for part, seconds in sorted(parts.items(), key=lambda kv: -kv[1]):
-            print(f"{part:<32} {1e3 * seconds / FLAGS.profile_steps:>9.1f} "
-                  f"{100 * seconds / total:>6.1f}%")
+        _print_shares("part of the step", parts, total)
     finally:
         shutil.rmtree(FLAGS.workdir, ignore_errors=True)
 
